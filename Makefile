@@ -1,0 +1,49 @@
+# Front door: every documented command is a target here. ARGS="..." is passed through
+# (Hydra overrides for run/sweep/validate, the command's own options otherwise).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+PORT   ?= 8765
+
+.PHONY: setup run test validate calibrate sweep sensitivity brief bench explore lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,explore]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m model.run $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(ARGS)
+
+validate: $(STAMP)
+	$(PY) -m experiments.validate $(ARGS)
+
+calibrate: $(STAMP)
+	$(PY) -m experiments.calibrate $(ARGS)
+
+sweep: $(STAMP)
+	$(PY) -m experiments.batch $(ARGS)
+
+sensitivity: $(STAMP)
+	$(PY) -m experiments.sensitivity $(ARGS)
+
+brief: $(STAMP)
+	$(PY) -m experiments.brief $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench $(ARGS)
+
+explore: $(STAMP)
+	$(PY) -m experiments.app --port $(PORT) $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf outputs multirun .pytest_cache .ruff_cache
