@@ -11,6 +11,7 @@ or half-written ones; a changed design or config is refused. ``hydra -m`` over c
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -44,6 +45,9 @@ from experiments.design import (
     parse_design,
     parse_seeds,
 )
+from model.outputs import write_run
+from model.run import simulate
+from model.schema import ConfigError, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_KEYS = ("sweep", "design")          # keys of the sweep config that are not model config
@@ -52,15 +56,13 @@ NOT_RESULTS = ("run.out_dir", "run.quiet")  # run keys that never change a run's
 PACKAGES = ("mesa", "numpy", "pandas", "pyarrow", "hydra-core", "omegaconf", "duckdb",
             "SALib", "dask", "distributed", "tqdm")
 
-Runner = Callable[[DictConfig, Path, dict[str, Any]], None]
+Runner = Callable[[dict[str, Any], Path, dict[str, Any]], None]
 Composer = Callable[[list[str]], DictConfig]
 
 
-def model_runner(cfg: DictConfig, out_dir: Path, sweep_meta: dict[str, Any]) -> None:
-    """Run the model for one resolved config and write its folder atomically."""
-    from model.outputs import write_run
-    from model.run import simulate
-
+def model_runner(cfg: dict[str, Any], out_dir: Path, sweep_meta: dict[str, Any]) -> None:
+    """Run the model for one resolved config (plain containers) and write its folder
+    atomically, with the run's design row in its manifest."""
     result = simulate(cfg)
     result.manifest["sweep"] = sweep_meta
     write_run(result, out_dir)
@@ -78,7 +80,7 @@ def execute_run(task: dict[str, Any], runner: Runner = model_runner) -> dict[str
     meta = {"run_id": task["run_id"], "point": task["point"], "seed": task["seed"],
             "params": task["params"], "sweep_dir": task["sweep_dir"], "started": started}
     try:
-        runner(OmegaConf.create(task["config"]), Path(task["out_dir"]), meta)
+        runner(task["config"], Path(task["out_dir"]), meta)
         rec.update(status="done", error=None)
     except Exception:
         rec.update(status="failed", error=traceback.format_exc())
@@ -109,25 +111,54 @@ class Plan:
     design: Design
     runs: pd.DataFrame                         # one row per run (see design.expand_runs)
     group_axes: list[str]                      # axes that are Hydra config-group choices
-    variants: dict[tuple[str, ...], DictConfig]  # group choices -> base model config
+    variants: dict[tuple[str, ...], dict[str, Any]]  # group choices -> resolved model config
     overrides: list[str]
     fingerprint: dict[str, str] = field(default_factory=dict)
 
-    def task(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The picklable task of one run: its fully resolved model config and where to write."""
-        cfg = self.variants[tuple(str(row[g]) for g in self.group_axes)].copy()
-        params = {a.key: _py(row[a.key]) for a in self.design.axes}
+    def run_config(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The fully resolved model config of one run (plain containers)."""
+        cfg = copy.deepcopy(self.variants[tuple(str(row[g]) for g in self.group_axes)])
         for axis in self.design.axes:
             if axis.key not in self.group_axes:
                 for key in axis.keys:
-                    OmegaConf.update(cfg, key, params[axis.key], merge=False)
-        out_dir = self.settings.dir.resolve() / store.RUNS / row["run_id"]
-        OmegaConf.update(cfg, "run.seed", int(row["seed"]), merge=False)
-        OmegaConf.update(cfg, "run.out_dir", str(out_dir), merge=False)
-        OmegaConf.update(cfg, "run.quiet", True, merge=False)
+                    set_key(cfg, key, _py(row[axis.key]))
+        set_key(cfg, "run.seed", int(row["seed"]))
+        set_key(cfg, "run.out_dir", str(self.settings.dir.resolve() / store.RUNS / row["run_id"]))
+        set_key(cfg, "run.quiet", True)
+        return cfg
+
+    def task(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The picklable task of one run: its resolved model config and where to write."""
+        config = self.run_config(row)
         return {"run_id": row["run_id"], "point": int(row["point"]), "seed": int(row["seed"]),
-                "params": params, "config": OmegaConf.to_container(cfg, resolve=True),
-                "out_dir": str(out_dir), "sweep_dir": str(self.settings.dir.resolve())}
+                "params": {a.key: _py(row[a.key]) for a in self.design.axes},
+                "config": config, "out_dir": config["run"]["out_dir"],
+                "sweep_dir": str(self.settings.dir.resolve())}
+
+
+def _walk(cfg: Any, key: str) -> tuple[Any, str | int]:
+    """The container holding a dotted key (list items by index) and the last part."""
+    *head, last = key.split(".")
+    node = cfg
+    for part in head:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node, (int(last) if isinstance(node, list) else last)
+
+
+def has_key(cfg: dict[str, Any], key: str) -> bool:
+    """Whether a dotted key (e.g. ``policy.national.route_factor.3.value``) exists."""
+    try:
+        node, last = _walk(cfg, key)
+        node[last]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    return True
+
+
+def set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
+    """Set an existing dotted key in plain config containers."""
+    node, last = _walk(cfg, key)
+    node[last] = value
 
 
 def _py(value: Any) -> Any:
@@ -188,6 +219,8 @@ def plan_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
         raise SweepInputError("design", None, "no design; choose one, e.g. experiment=smoke")
     design = parse_design(design_spec)
     base = model_config(cfg)
+    plain = OmegaConf.to_container(base, resolve=False)
+    interpolations = OmegaConf.to_yaml(base)
     group_axes = [a.key for a in design.axes if a.key in groups and not a.targets]
     for axis in design.axes:
         if axis.key in group_axes:
@@ -199,28 +232,45 @@ def plan_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
             if key == "run.seed":
                 raise SweepInputError(f"design.axes.{axis.key}", key,
                                       "seeds are not an axis; set sweep.seeds")
-            if OmegaConf.select(base, key, default=KeyError) is KeyError:
+            if not has_key(plain, key):
                 raise SweepInputError(f"design.axes.{axis.key}", key, "unknown config key")
+            if "${" + key + "}" in interpolations:
+                raise SweepInputError(f"design.axes.{axis.key}", key,
+                                      "other keys interpolate it; sweep those keys instead")
     points = design_points(design)
     runs = expand_runs(points, settings.seeds)
-    variants: dict[tuple[str, ...], DictConfig] = {}
+    variants: dict[tuple[str, ...], dict[str, Any]] = {}
     keep = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in group_axes]
     for combo in points[group_axes].drop_duplicates().itertuples(index=False):
         choice = tuple(str(c) for c in combo)
         extra = [f"{g}={c}" for g, c in zip(group_axes, choice, strict=True)]
         try:
-            variants[choice] = model_config(compose(keep + extra)) if extra else base
+            variant = model_config(compose(keep + extra)) if extra else base
         except HydraException as err:
             raise SweepInputError(f"design.axes.{','.join(group_axes)}", list(choice),
                                   f"cannot compose: {str(err).splitlines()[0]}") from None
+        variants[choice] = OmegaConf.to_container(variant, resolve=True)
     plan = Plan(settings, design_spec, design, runs, group_axes, variants, list(overrides))
     plan.fingerprint = fingerprint(plan)
     return plan
 
 
-def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep") -> Plan:
+def check_run_configs(plan: Plan, validate: Callable[[dict[str, Any]], Any]) -> None:
+    """Validate every run's config with the model's schema before anything is written;
+    re-raises the first error with the run it came from."""
+    for row in plan.runs.drop_duplicates("point").to_dict("records"):
+        try:
+            validate(plan.run_config(row))
+        except ValueError as err:
+            key, value = getattr(err, "key", "design"), getattr(err, "value", row["run_id"])
+            reason = getattr(err, "reason", str(err))
+            raise SweepInputError(key, value, f"{reason} (design point {row['point']})") from None
+
+
+def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
+                        check: bool = True) -> Plan:
     """Compose the sweep config with Hydra's compose API (no Hydra app needed, e.g. in
-    tests, benchmarks and notebooks) and plan it."""
+    tests, benchmarks and notebooks), plan it and (``check``) validate every run config."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -228,8 +278,11 @@ def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep") ->
         groups = list(cfg.hydra.runtime.choices)
         with open_dict(cfg):
             del cfg["hydra"]
-        return plan_sweep(cfg, lambda extra: compose(config_name, overrides=extra),
+        plan = plan_sweep(cfg, lambda extra: compose(config_name, overrides=extra),
                           overrides, groups)
+    if check:
+        check_run_configs(plan, validate)
+    return plan
 
 
 def fingerprint(plan: Plan) -> dict[str, str]:
@@ -239,10 +292,10 @@ def fingerprint(plan: Plan) -> dict[str, str]:
                           + [design_cols])
     configs = {}
     for choice, cfg in plan.variants.items():
-        resolved = OmegaConf.to_container(cfg, resolve=False)
+        resolved = copy.deepcopy(cfg)
         for key in NOT_RESULTS:
-            head, _, tail = key.partition(".")
-            resolved.get(head, {}).pop(tail, None)
+            if has_key(resolved, key):
+                set_key(resolved, key, None)
         configs["|".join(choice)] = resolved
     return {"design": design_hash, "config": _digest(configs)}
 
@@ -262,32 +315,59 @@ def _local(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    pending = list(tasks)
-    pending.reverse()
-    while pending:
+    queue = _Queue(tasks)
+    while queue:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            inflight = {}
+            inflight: dict[Any, dict[str, Any]] = {}
             broken = False
-            while (pending or inflight) and not broken:
-                while pending and len(inflight) < 2 * workers:
-                    task = pending.pop()
-                    inflight[pool.submit(execute_run, task, runner)] = task
+            while not broken:
+                while queue and len(inflight) < 2 * workers:
+                    task = queue.pop()
+                    try:
+                        inflight[pool.submit(execute_run, task, runner)] = task
+                    except BrokenProcessPool:
+                        queue.push(task)
+                        broken = True
+                        break
+                if not inflight:
+                    break
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     task = inflight.pop(fut)
-                    try:
-                        yield fut.result()
-                    except BrokenProcessPool:
+                    if isinstance(fut.exception(), BrokenProcessPool):
                         broken = True
                         yield _died(task)
+                    else:
+                        yield fut.result()
             for fut, task in inflight.items():
                 yield _died(task) if fut.exception() else fut.result()
 
 
-def _died(task: dict[str, Any]) -> dict[str, Any]:
+class _Queue:
+    """Tasks drawn lazily from an iterator, with room to put one back."""
+
+    def __init__(self, tasks: Iterator[dict[str, Any]]) -> None:
+        self._tasks, self._back = iter(tasks), []
+        self._next = next(self._tasks, None)
+
+    def __bool__(self) -> bool:
+        return bool(self._back) or self._next is not None
+
+    def pop(self) -> dict[str, Any]:
+        if self._back:
+            return self._back.pop()
+        task, self._next = self._next, next(self._tasks, None)
+        return task
+
+    def push(self, task: dict[str, Any]) -> None:
+        self._back.append(task)
+
+
+def _died(task: dict[str, Any], error: str = "") -> dict[str, Any]:
+    """The index row of a run whose worker process died under it."""
     return {"run_id": task["run_id"], "point": task["point"], "seed": task["seed"],
             "status": "failed", "finished": _now(), "host": socket.gethostname(),
-            "error": "worker process died (killed or out of memory) during the run"}
+            "error": error or "worker process died (killed or out of memory) during the run"}
 
 
 def _dask(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
@@ -302,15 +382,25 @@ def _dask(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
     client = Client(scheduler or cluster)
     try:
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
-        pending = list(tasks)
-        pending.reverse()
+        queue = _Queue(tasks)
         futures = as_completed()
-        while pending and futures.count() < window:
-            futures.add(client.submit(execute_run, pending.pop(), runner, pure=False))
+        tasks_of: dict[str, dict[str, Any]] = {}
+
+        def submit(task: dict[str, Any]) -> None:
+            fut = client.submit(execute_run, task, runner, pure=False)
+            tasks_of[fut.key] = task
+            futures.add(fut)
+
+        while queue and futures.count() < window:
+            submit(queue.pop())
         for fut in futures:
-            yield fut.result()
-            if pending:
-                futures.add(client.submit(execute_run, pending.pop(), runner, pure=False))
+            task = tasks_of.pop(fut.key)
+            try:
+                yield fut.result()
+            except Exception:   # e.g. KilledWorker: the run's worker died repeatedly
+                yield _died(task, traceback.format_exc())
+            if queue:
+                submit(queue.pop())
     finally:
         client.close()
         if cluster is not None:
@@ -375,7 +465,7 @@ def prepare_folder(plan: Plan) -> tuple[dict[str, Any], set[str]]:
             "packages": _versions(), "host": socket.gethostname(), "invocations": [],
         }
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        base = next(iter(plan.variants.values()))
+        base = OmegaConf.create(next(iter(plan.variants.values())))
         store.atomic_write_text(sweep_dir / "config.yaml", OmegaConf.to_yaml(base))
         store.atomic_write_parquet(sweep_dir / store.DESIGN, plan.runs)
         store.write_manifest(sweep_dir, manifest)
@@ -429,14 +519,6 @@ def execute_plan(plan: Plan, runner: Runner = model_runner) -> Summary:
     return summary
 
 
-def _config_errors() -> tuple[type[Exception], ...]:
-    try:
-        from model.schema import ConfigError
-    except ImportError:
-        return (SweepInputError,)
-    return (SweepInputError, ConfigError)
-
-
 @hydra.main(config_path="../conf", config_name="sweep", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: plan, run, print the summary; exit 2 on bad input, 1 on failed
@@ -448,8 +530,9 @@ def main(cfg: DictConfig) -> None:
 
     try:
         plan = plan_sweep(cfg, compose, list(hc.overrides.task), list(hc.runtime.choices))
+        check_run_configs(plan, validate)
         summary = execute_plan(plan)
-    except _config_errors() as err:
+    except (SweepInputError, ConfigError) as err:
         print(str(err).splitlines()[0], file=sys.stderr)
         sys.exit(2)
     print(summary.line())

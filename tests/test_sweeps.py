@@ -1,0 +1,162 @@
+"""Real sweeps of the model (2 x 2 grid x 2 seeds, one simulated year, few agents): executors
+agree bit for bit, and a sweep survives a failing run, a killed worker and a killed sweep."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from experiments import batch, store
+from experiments.design import SweepInputError
+from experiments.store import load_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ["experiment=smoke", "sweep.progress=false"]   # 2 x 2 grid x seeds [0, 1], 2022
+
+
+def plan(sweep_dir: Path, *extra: str) -> batch.Plan:
+    return batch.plan_from_overrides([*SMOKE, f"sweep.dir={sweep_dir}", *extra])
+
+
+def digests(sweep_dir: Path) -> dict[str, str]:
+    """sha256 of every table's contents (schema metadata dropped) per run folder."""
+    out = {}
+    for path in sorted((sweep_dir / store.RUNS).glob("*/*.parquet")):
+        table = pq.read_table(path).replace_schema_metadata(None)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        out[f"{path.parent.name}/{path.stem}"] = hashlib.sha256(sink.getvalue()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial_sweep(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("serial") / "sweep"
+    summary = batch.execute_plan(plan(out, "sweep.executor=serial"))
+    assert (summary.done, summary.failed, summary.skipped) == (8, 0, 0)
+    return out
+
+
+def test_sweep_store_indexes_runs_and_joins_tables_with_parameters(serial_sweep):
+    sweep = load_sweep(serial_sweep)
+    assert set(sweep.runs["status"]) == {"done"} and len(sweep.runs) == 8
+    assert {"national", "node", "flows"} <= set(sweep.tables)
+    national = sweep.national
+    assert len(national) == 8 * 12
+    assert national.groupby(["demand.logit_scale_rmb", "supply.optimism"])["seed"].nunique(
+    ).eq(2).all()
+    by_run = sweep.sql("SELECT run_id, max(month) AS last FROM national GROUP BY run_id")
+    assert by_run["last"].dt.strftime("%Y-%m").eq("2022-12").all()
+    manifest = sweep.manifest
+    assert manifest["seeds"] == [0, 1] and manifest["n_runs"] == 8
+    assert {"git_commit", "packages", "host", "invocations", "fingerprint"} <= set(manifest)
+    run_manifest = (serial_sweep / "runs" / "p00003-s1" / "manifest.json").read_text()
+    assert '"run_id": "p00003-s1"' in run_manifest and '"supply.optimism": 0.2' in run_manifest
+
+
+def test_local_pool_and_dask_write_tables_identical_to_serial(serial_sweep, tmp_path):
+    from distributed import LocalCluster
+
+    reference = digests(serial_sweep)
+    assert len(reference) == 8 * 5
+    pool = tmp_path / "pool"
+    batch.execute_plan(plan(pool, "sweep.executor=local", "sweep.workers=2"))
+    assert digests(pool) == reference
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        dask = tmp_path / "dask"
+        batch.execute_plan(plan(dask, "sweep.executor=dask",
+                                f"sweep.scheduler={cluster.scheduler_address}"))
+    assert digests(dask) == reference
+
+
+def fail_one(run_id: str):
+    """A runner that raises for one run and runs the real model for the others."""
+    def runner(cfg, out_dir, meta):
+        if meta["run_id"] == run_id:
+            raise RuntimeError(f"injected failure in {run_id}")
+        batch.model_runner(cfg, out_dir, meta)
+    return runner
+
+
+def start_sweep(sweep_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.batch", *SMOKE, f"sweep.dir={sweep_dir}",
+         "sweep.executor=local", "sweep.workers=2"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+
+
+def wait_for_runs(sweep_dir: Path, n: int, proc: subprocess.Popen) -> set[str]:
+    """Block until at least n run folders are complete (or the sweep exits)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = store.completed_runs(sweep_dir, [f"p0000{p}-s{s}" for p in range(4)
+                                                for s in (0, 1)])
+        if len(done) >= n:
+            return done
+        time.sleep(0.01)
+    raise AssertionError(f"sweep exited early: {proc.communicate()}")
+
+
+def test_failed_run_killed_worker_and_killed_sweep_resume_to_identical_tables(
+        serial_sweep, tmp_path):
+    out = tmp_path / "sweep"
+    # 1. a worker process is SIGKILLed mid-sweep: its runs fail, the sweep carries on
+    proc = start_sweep(out)
+    wait_for_runs(out, 1, proc)
+    workers = [c for c in psutil.Process(proc.pid).children()
+               if "experiments.batch" in c.cmdline()]        # not multiprocessing's tracker
+    workers[0].send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "failed" in err
+    runs = load_sweep(out).runs
+    assert "worker process died" in " ".join(runs["error"].dropna())
+    # 2. the whole sweep is SIGKILLed part-way through the retry
+    failed_before = set(runs.loc[runs["status"] == "failed", "run_id"])
+    assert len(failed_before) >= 2
+    proc = start_sweep(out)
+    done = wait_for_runs(out, 8 - len(failed_before) + 1, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # 3. resume with one run that raises: recorded with its traceback, the rest complete
+    left = sorted(set(load_sweep(out).design["run_id"]) - done)
+    summary = batch.execute_plan(plan(out, "sweep.executor=serial"), runner=fail_one(left[-1]))
+    assert summary.failed == 1 and summary.done + summary.skipped == 7
+    failure = load_sweep(out).runs.set_index("run_id").loc[left[-1]]
+    assert failure["status"] == "failed" and "injected failure" in failure["error"]
+    # 4. resume again: only the failed run is redone; tables match an uninterrupted sweep
+    summary = batch.execute_plan(plan(out, "sweep.executor=serial"))
+    assert (summary.done, summary.failed, summary.skipped) == (1, 0, 7)
+    assert digests(out) == digests(serial_sweep)
+    assert not [p for p in (out / store.RUNS).iterdir() if p.name.startswith(".")]
+    assert set(load_sweep(out).runs["status"]) == {"done"}
+
+
+def test_resume_refuses_a_changed_design_or_config(serial_sweep):
+    with pytest.raises(SweepInputError, match="design changed since this sweep started"):
+        batch.execute_plan(plan(serial_sweep, "sweep.seeds=[0,1,2]"))
+    with pytest.raises(SweepInputError, match="config changed since this sweep started"):
+        batch.execute_plan(plan(serial_sweep, "demand.n_enterprises=300"))
+    summary = batch.execute_plan(plan(serial_sweep, "sweep.workers=1"))
+    assert (summary.done, summary.skipped) == (0, 8)
+
+
+def test_cli_sweep_refuses_bad_model_values_before_writing(tmp_path):
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.batch", *SMOKE, f"sweep.dir={out}",
+         "demand.n_enterprises=-5"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
+    assert "demand.n_enterprises = -5" in proc.stderr
