@@ -1,0 +1,253 @@
+"""Placement of movable compute load on data-center capacity (DESIGN §4.1, §5 step 4).
+
+Each movable enterprise segment (one enterprise x compute type x latency class) chooses a
+capacity pool (one data center x compute type) by multinomial logit on a generalised cost per
+kW-month. Infeasible pools (latency class violated, data residency, wrong compute type, not
+enough free capacity) get zero probability. Capacity is cleared in rounds: a pool accepts the
+choosers that picked it in priority order while their load fits; the rest are rejected, never
+ask that pool again this month and choose among what is left. Load still unplaced after the
+last round is unserved (recorded, never dropped).
+
+`place` does this for all choosers at once with numpy; `place_reference` applies the same rule
+one chooser at a time in plain Python. Both consume the same random draws, so they must give
+identical placements (tests/test_market.py); the benchmark measures the speed ratio.
+Loads are integer watts so that capacity sums are exact in any order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+ROUNDS = 6  # clearing rounds per month; later rounds only see pools not yet tried
+
+
+@dataclass
+class Choosers:
+    """Movable segments, one row each."""
+
+    home: np.ndarray       # int: home node of the enterprise
+    ctype: np.ndarray      # int: 0 general, 1 intelligent
+    lclass: np.ndarray     # int: 0 realtime, 1 interactive, 2 batch
+    load_w: np.ndarray     # int64: IT load to place, W (> 0)
+    current: np.ndarray    # int: pool the load sat in before (or -1)
+    beta: np.ndarray       # float: logit scale, 1 / (RMB/kW-month)
+    risk: np.ndarray       # float: distance-risk aversion in [0, 1]
+    green: np.ndarray      # float: green preference in [0, 1]
+    intensity: np.ndarray  # float: data-transfer intensity multiplier
+    resident: np.ndarray   # bool: must be served in its home node
+
+    def __len__(self) -> int:
+        return len(self.load_w)
+
+
+@dataclass
+class Pools:
+    """Capacity pools (data center x compute type)."""
+
+    node: np.ndarray    # int
+    ctype: np.ndarray   # int
+    price: np.ndarray   # float: RMB/kW-month
+    green: np.ndarray   # float: green-power share of the data center
+    free_w: np.ndarray  # int64: free IT capacity, W
+
+
+@dataclass
+class Terms:
+    """Month-level cost terms shared by all choosers."""
+
+    km: np.ndarray              # [node, node] great-circle km
+    latency_ms: np.ndarray      # [node, node] one-way ms
+    limit_ms: np.ndarray        # [class] latency limit, ms
+    voucher: np.ndarray         # [home, dc node, ctype] voucher share of the bill
+    transfer_per_1000km: float  # RMB/kW-month per 1000 km of data transfer
+    latency_penalty: np.ndarray  # [class] RMB/kW-month per ms
+    risk_per_1000km: float      # RMB/kW-month per 1000 km for a fully risk-averse firm
+    green_value: float          # RMB/kW-month for 100 % green power
+    migration: float            # RMB/kW-month, amortised cost of leaving the current pool
+
+
+def cost_tables(p: Pools, t: Terms) -> tuple[np.ndarray, ...]:
+    """Per-home cost terms against every pool, RMB/kW-month.
+
+    base[home, class, pool]: price net of voucher + latency penalty;
+    transfer[home, pool] and risk[home, pool]: per unit of data intensity / risk aversion;
+    green[pool]: value of the pool's green share for a fully green-minded firm;
+    reach[home, class, pool]: latency limit met.
+    """
+    lat = t.latency_ms[:, p.node]                                         # [home, pool]
+    km = t.km[:, p.node]
+    net_price = p.price[None, :] * (1.0 - t.voucher[:, p.node, p.ctype])   # [home, pool]
+    base = net_price[:, None, :] + t.latency_penalty[None, :, None] * lat[:, None, :]
+    reach = lat[:, None, :] <= t.limit_ms[None, :, None]
+    transfer = t.transfer_per_1000km * km / 1000.0
+    risk = t.risk_per_1000km * km / 1000.0
+    green = t.green_value * p.green
+    return base, transfer, risk, green, reach
+
+
+def generalised_cost(c: Choosers, p: Pools, t: Terms) -> tuple[np.ndarray, np.ndarray]:
+    """Cost [chooser, pool] in RMB/kW-month and the feasibility mask."""
+    base, transfer, risk, green, reach = cost_tables(p, t)
+    n_classes = base.shape[1]
+    hc = c.home * n_classes + c.lclass
+    cost = (base.reshape(-1, base.shape[2])[hc]
+            + c.intensity[:, None] * transfer[c.home]
+            + c.risk[:, None] * risk[c.home]
+            - c.green[:, None] * green[None, :])
+    rows = np.flatnonzero(c.current >= 0)
+    if rows.size:   # leaving the current pool costs the migration; staying costs nothing
+        stay = cost[rows, c.current[rows]]
+        cost[rows] += t.migration
+        cost[rows, c.current[rows]] = stay
+    feasible = reach.reshape(-1, reach.shape[2])[hc] & (p.ctype[None, :] == c.ctype[:, None])
+    resident = np.flatnonzero(c.resident)
+    if resident.size:
+        feasible[resident] &= p.node[None, :] == c.home[resident, None]
+    return cost, feasible
+
+
+def place(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised placement. Returns (pool per chooser or -1, free capacity after), W.
+
+    draws: [chooser, ROUNDS] uniforms in [0, 1); priority: rank of each chooser (0 first).
+    Choosers of each compute type only see pools of that type, so each type is one pass.
+    """
+    assigned = np.full(len(c), -1, dtype=np.int64)
+    free = p.free_w.copy()
+    for ctype in np.unique(c.ctype):
+        rows = np.flatnonzero(c.ctype == ctype)
+        cols = np.flatnonzero(p.ctype == ctype)
+        if cols.size == 0:
+            continue
+        local = np.full(len(p.node), -1)
+        local[cols] = np.arange(cols.size)
+        sub_c = _subset(c, rows)
+        sub_c.current = np.where(sub_c.current >= 0, local[np.maximum(sub_c.current, 0)], -1)
+        sub_p = Pools(p.node[cols], p.ctype[cols], p.price[cols], p.green[cols], free[cols])
+        got, sub_free = _place_one_type(sub_c, sub_p, t, draws[rows], priority[rows])
+        assigned[rows] = np.where(got >= 0, cols[np.maximum(got, 0)], -1)
+        free[cols] = sub_free
+    return assigned, free
+
+
+def _subset(c: Choosers, rows: np.ndarray) -> Choosers:
+    return Choosers(*(getattr(c, f)[rows] for f in Choosers.__dataclass_fields__))
+
+
+def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    assigned = np.full(len(c), -1, dtype=np.int64)
+    free = p.free_w.copy()
+    # choosers larger than every free pool cannot be placed: skip their cost rows
+    hopeful = np.flatnonzero(c.load_w <= free.max(initial=0))
+    if hopeful.size == 0:
+        return assigned, free
+    c, draws, priority = _subset(c, hopeful), draws[hopeful], priority[hopeful]
+    cost, feasible = generalised_cost(c, p, t)
+    active = np.arange(len(c))
+    for r in range(ROUNDS):
+        if active.size == 0:
+            break
+        ok = feasible[active] & (free[None, :] >= c.load_w[active][:, None])
+        has = ok.any(axis=1)
+        active = active[has]
+        ok = ok[has]
+        if active.size == 0:
+            break
+        sub = np.where(ok, cost[active], np.inf)
+        best = sub.min(axis=1)
+        weight = np.exp(-c.beta[active][:, None] * (sub - best[:, None]))
+        cum = np.cumsum(weight, axis=1)
+        threshold = draws[active, r] * cum[:, -1]
+        choice = (cum > threshold[:, None]).argmax(axis=1)
+        # clear: per pool, accept in priority order while the load fits
+        order = np.lexsort((priority[active], choice))
+        ch, idx = choice[order], active[order]
+        load = c.load_w[idx]
+        csum = np.cumsum(load)
+        first = np.r_[True, ch[1:] != ch[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(ch)), 0))
+        within = csum - (csum[start] - load[start])
+        accept = within <= free[ch]
+        assigned[hopeful[idx[accept]]] = ch[accept]
+        np.subtract.at(free, ch[accept], load[accept])
+        feasible[idx[~accept], ch[~accept]] = False
+        active = np.sort(idx[~accept])
+    return assigned, free
+
+
+def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The same rule, one chooser and one pool at a time in plain Python."""
+    m, n_pools = len(c), len(p.node)
+    assigned = [-1] * m
+    free = [int(x) for x in p.free_w]
+    tried = [set() for _ in range(m)]
+    unplaced = list(range(m))
+    by_priority = sorted(range(m), key=lambda i: int(priority[i]))
+    rank = {i: k for k, i in enumerate(by_priority)}
+    for r in range(ROUNDS):
+        picks: dict[int, int] = {}
+        for i in unplaced:
+            pick = _choose_one(c, p, t, i, free, tried[i], float(draws[i, r]))
+            if pick >= 0:
+                picks[i] = pick
+        if not picks:
+            break
+        used = {}
+        closed = set()
+        for i in sorted(picks, key=rank.__getitem__):
+            j = picks[i]
+            load = int(c.load_w[i])
+            if j not in closed and used.get(j, 0) + load <= free[j]:
+                used[j] = used.get(j, 0) + load
+                assigned[i] = j
+            else:
+                closed.add(j)
+                tried[i].add(j)
+        for j, u in used.items():
+            free[j] -= u
+        unplaced = [i for i in unplaced if i in picks and assigned[i] < 0]
+    _ = n_pools
+    return np.array(assigned, dtype=np.int64), np.array(free, dtype=np.int64)
+
+
+def _choose_one(c: Choosers, p: Pools, t: Terms, i: int, free: list[int], tried: set[int],
+                u: float) -> int:
+    """One chooser's logit draw over its feasible pools; -1 if none is feasible."""
+    h, cls, load = int(c.home[i]), int(c.lclass[i]), int(c.load_w[i])
+    costs: list[tuple[int, float]] = []
+    for j in range(len(p.node)):
+        node = int(p.node[j])
+        if int(p.ctype[j]) != int(c.ctype[i]) or j in tried or free[j] < load:
+            continue
+        lat = float(t.latency_ms[h, node])
+        if lat > float(t.limit_ms[cls]) or (bool(c.resident[i]) and node != h):
+            continue
+        km = float(t.km[h, node])
+        net_price = float(p.price[j]) * (1.0 - float(t.voucher[h, node, int(p.ctype[j])]))
+        cost = (net_price + float(t.latency_penalty[cls]) * lat
+                + float(c.intensity[i]) * (t.transfer_per_1000km * km / 1000.0)
+                + float(c.risk[i]) * (t.risk_per_1000km * km / 1000.0)
+                - float(c.green[i]) * (t.green_value * float(p.green[j])))
+        if int(c.current[i]) >= 0 and int(c.current[i]) != j:
+            cost += t.migration
+        costs.append((j, cost))
+    if not costs:
+        return -1
+    best = min(cost for _, cost in costs)
+    beta = float(c.beta[i])
+    total = 0.0
+    cumulative = []
+    for j, cost in costs:
+        total += math.exp(-beta * (cost - best))
+        cumulative.append((j, total))
+    threshold = u * total
+    for j, cum in cumulative:
+        if cum > threshold:
+            return j
+    return cumulative[-1][0]

@@ -1,0 +1,70 @@
+"""Run outputs: Parquet tables, resolved config and manifest, written atomically (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+TABLES = ("national", "node", "flows", "datacenters", "enterprises")
+
+
+def write_run(result, out_dir: str | os.PathLike) -> Path:
+    """Write a run's tables, config and manifest into `out_dir`, all or nothing.
+
+    Files go to a temporary sibling folder first, which replaces `out_dir` by rename only
+    once every file is complete; a killed write leaves no folder that looks complete.
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for name in TABLES:
+            result.tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(result.config, sort_keys=False))
+        (tmp / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
+    """Load a run folder's tables."""
+    run = Path(run_dir)
+    return {name: pd.read_parquet(run / f"{name}.parquet") for name in TABLES}
+
+
+def summary_table(national: pd.DataFrame, node: pd.DataFrame) -> pd.DataFrame:
+    """First- and last-year key numbers: west share, utilisation by role, PUE, TWh, MtCO2,
+    unserved MW (yearly means of monthly values; TWh and MtCO2 are yearly sums)."""
+    years = sorted(national["year"].unique())
+    picks = [years[0], years[-1]] if len(years) > 1 else years
+    rows = {}
+    for y in picks:
+        nat = national[national["year"] == y]
+        rows[str(y)] = {
+            "west share of served load (%)": 100 * nat["west_share"].mean(),
+            "utilisation east (%)": 100 * nat["utilisation_east"].mean(),
+            "utilisation central (%)": 100 * nat["utilisation_central"].mean(),
+            "utilisation west (%)": 100 * nat["utilisation_west"].mean(),
+            "average PUE": nat["pue"].mean(),
+            "DC electricity (TWh/yr)": nat["twh"].sum() * 12 / len(nat),
+            "CO2 location-based (Mt/yr)": nat["co2_location_t"].sum() / 1e6 * 12 / len(nat),
+            "CO2 market-based (Mt/yr)": nat["co2_market_t"].sum() / 1e6 * 12 / len(nat),
+            "racks at year end (m)": nat["racks"].iloc[-1] / 1e6,
+            "unserved load (MW, mean)": nat["unserved_mw"].mean(),
+        }
+    return pd.DataFrame(rows)

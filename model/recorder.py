@@ -1,0 +1,221 @@
+"""Data collection (DESIGN §5 step 6, §6): national, node and flow records every month and
+yearly agent snapshots. Column meanings and units: docs/outputs.md."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from agents.datacenter import HOURS_PER_MONTH, RETIRED
+from agents.enterprise import SEG_CLASS, SEG_TYPE, SEGMENTS
+from model.schema import COMPUTE_TYPES, LATENCY_CLASSES, ROLES
+
+if TYPE_CHECKING:
+    from model.model import EDWCModel
+
+EAST, CENTRAL, WEST = 0, 1, 2
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else 0.0
+
+
+class Recorder:
+    """Collects one row of national numbers, one row per node and the flows each month."""
+
+    def __init__(self, model: EDWCModel) -> None:
+        self.model = model
+        self.national: list[dict] = []
+        self.node: list[dict[str, np.ndarray]] = []
+        self.flows: list[np.ndarray] = []
+        self.dc_snapshots: list[dict] = []
+        self.ent_snapshots: list[pd.DataFrame] = []
+
+    def node_utilisation_last_year(self) -> np.ndarray:
+        """Mean node utilisation over the last 12 recorded months."""
+        recent = self.node[-12:]
+        if not recent:
+            return np.asarray(self.model.config.supply.initial_utilisation, dtype=float)
+        return np.mean([r["utilisation"] for r in recent], axis=0)
+
+    def record(self, rules: dict) -> None:
+        m = self.model
+        f, t, acc, n = m.fleet, m.enterprises, m.month_account, m.map.n
+        role = m.map.role
+        placed = t.pool >= 0
+        rows, segs = np.nonzero(placed)
+        pool = t.pool[rows, segs]
+        load_mw = t.load_w[rows, segs] / 1e6
+        serving = f.node[pool // 2]
+        origin = t.home[rows]
+        s_role, o_role = role[serving], role[origin]
+        served = load_mw.sum()
+        want = getattr(m, "want_w", t.demand_w())
+        demand = want.sum() / 1e6
+        node_served = np.bincount(serving, weights=load_mw, minlength=n)
+        node_demand = np.bincount(t.home, weights=want.sum(axis=1) / 1e6, minlength=n)
+        operating = f.operating
+        cap = np.where(operating[:, None], f.cap_mw, 0.0)
+        node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
+        energy, node_energy = acc["energy"], acc["node_energy"]
+        it_mw = m.occupied_mw.sum(axis=1)
+        node_it = np.bincount(f.node, weights=it_mw, minlength=n)
+        green_node = np.bincount(f.node, weights=acc["green_mwh"], minlength=n)
+        co2_loc_node = node_energy * m.ef
+        co2_mkt_node = np.bincount(f.node, weights=acc["co2_market"], minlength=n)
+        price_dc = np.divide((f.price * cap).sum(axis=1), cap.sum(axis=1),
+                             out=np.zeros(f.n), where=cap.sum(axis=1) > 0)
+        price_node_w = np.bincount(f.node, weights=price_dc * cap.sum(axis=1), minlength=n)
+        node_price = np.divide(price_node_w, node_cap, out=np.zeros(n), where=node_cap > 0)
+        away = serving != origin
+        terms = m.last_terms
+        km = m.map.km[origin, serving]
+        network_cost = float((terms.transfer_per_1000km * km / 1000.0 * t.intensity[rows]
+                              * load_mw * 1000.0)[away].sum())
+        latency = terms.latency_ms[origin, serving]
+        subsidy_node = acc["voucher_paid"] + acc["discount_paid"] + acc["capex_subsidy"]
+        revenue_node = np.bincount(f.node, weights=acc["revenue"], minlength=n)
+        year, month = divmod(m.month, 12)
+        stamp = pd.Timestamp(year=year, month=month + 1, day=1)
+        rec = {
+            "month": stamp, "year": year, "demand_mw": demand, "served_mw": served,
+            "unserved_mw": demand - served,
+        }
+        for c, name in enumerate(COMPUTE_TYPES):
+            d_c = float(want[:, SEG_TYPE == c].sum()) / 1e6
+            rec[f"demand_mw_{name}"] = d_c
+            rec[f"unserved_mw_{name}"] = d_c - float(load_mw[SEG_TYPE[segs] == c].sum())
+        for r, name in enumerate(ROLES):
+            rec[f"served_mw_{name}"] = float(load_mw[s_role == r].sum())
+        rec["west_share"] = _ratio(rec["served_mw_west"], served)
+        for c, name in enumerate(LATENCY_CLASSES):
+            sel = SEG_CLASS[segs] == c
+            rec[f"west_share_{name}"] = _ratio(load_mw[sel & (s_role == WEST)].sum(),
+                                               load_mw[sel].sum())
+        for c, name in enumerate(COMPUTE_TYPES):
+            sel = SEG_TYPE[segs] == c
+            rec[f"west_share_{name}"] = _ratio(load_mw[sel & (s_role == WEST)].sum(),
+                                               load_mw[sel].sum())
+        rec["east_origin_west_share"] = _ratio(load_mw[(o_role == EAST) & (s_role == WEST)].sum(),
+                                               load_mw[o_role == EAST].sum())
+        rack_kw = m.config.supply.rack_kw
+        rec.update({
+            "capacity_mw": float(cap.sum()), "capacity_mw_general": float(cap[:, 0].sum()),
+            "capacity_mw_intelligent": float(cap[:, 1].sum()),
+            "racks": float(cap.sum() * 1000 / rack_kw), "racks_occupied": served * 1000 / rack_kw,
+            "utilisation": _ratio(served, cap.sum()),
+        })
+        for r, name in enumerate(ROLES):
+            rec[f"utilisation_{name}"] = _ratio(node_served[role == r].sum(),
+                                                node_cap[role == r].sum())
+        total_energy = float(energy.sum())
+        rec.update({
+            "pue": _ratio(total_energy, float(it_mw.sum()) * HOURS_PER_MONTH),
+            "energy_mwh": total_energy, "twh": total_energy / 1e6,
+            "green_share": _ratio(float(acc["green_mwh"].sum()), total_energy),
+            "co2_location_t": float(co2_loc_node.sum()),
+            "co2_market_t": float(acc["co2_market"].sum()),
+            "curtailment_absorbed_mwh": float(acc["absorbed"].sum()),
+        })
+        for r, name in enumerate(ROLES):
+            sel = role == r
+            rec[f"price_{name}"] = _ratio(price_node_w[sel].sum(), node_cap[sel].sum())
+        west_nodes = role == WEST
+        rec.update({
+            "revenue_rmb": float(acc["revenue"].sum()),
+            "investment_rmb": float(acc["investment"].sum()),
+            "new_capacity_mw": float(acc["new_mw"].sum()),
+            "new_capacity_mw_west": float(acc["new_mw"][west_nodes].sum()),
+            "subsidy_voucher_rmb": float(acc["voucher_paid"].sum()),
+            "subsidy_power_rmb": float(acc["discount_paid"].sum()),
+            "subsidy_capex_rmb": float(acc["capex_subsidy"].sum()),
+            "subsidy_total_rmb": float(subsidy_node.sum()),
+            "enterprise_spend_rmb": float(acc["revenue"].sum() - acc["voucher_paid"].sum()),
+            "electricity_cost_rmb": float(acc["electricity"].sum()),
+            "carbon_cost_rmb": float(acc["carbon"].sum()),
+            "eflops": float((cap * f.fpw).sum() * 1e-3),
+            "eflops_general": float((cap[:, 0] * f.fpw[:, 0]).sum() * 1e-3),
+            "eflops_intelligent": float((cap[:, 1] * f.fpw[:, 1]).sum() * 1e-3),
+            "n_datacenters": int(operating.sum()),
+            "route_factor": float(rules["route_factor"]),
+            "uhv_sent_mwh": float(m.uhv[0]), "uhv_loss_mwh": float(m.uhv[1]),
+            "uhv_tariff_rmb": float(m.uhv[2]),
+            "network_cost_rmb": network_cost,
+            "mean_latency_ms_migrated": _ratio(float((latency * load_mw)[away].sum()),
+                                               float(load_mw[away].sum())),
+        })
+        self.national.append(rec)
+        grids, govs = m.grids, m.local_govs
+        self.node.append({
+            "demand_mw": node_demand, "served_mw": node_served, "capacity_mw": node_cap,
+            "racks": node_cap * 1000 / rack_kw,
+            "utilisation": np.divide(node_served, node_cap, out=np.zeros(n), where=node_cap > 0),
+            "pue": np.divide(node_energy, node_it * HOURS_PER_MONTH, out=np.zeros(n),
+                             where=node_it > 0),
+            "energy_mwh": node_energy,
+            "green_share": np.divide(green_node, node_energy, out=np.zeros(n),
+                                     where=node_energy > 0),
+            "co2_location_t": co2_loc_node, "co2_market_t": co2_mkt_node,
+            "grid_ef": m.ef.copy(), "tariff": m.tariff.copy(), "price": node_price,
+            "curtailment_mwh": np.array([g.curtailment_mwh for g in grids]),
+            "curtailment_absorbed_mwh": acc["absorbed"],
+            "uhv_import_mwh": np.array([g.import_mwh for g in grids]),
+            "voucher_rate": np.array([g.voucher.rate if g.voucher.active(m.month) else 0.0
+                                      for g in govs]),
+            "power_discount": np.array([g.power_discount.rate
+                                        if g.power_discount.active(m.month) else 0.0
+                                        for g in govs]),
+            "budget_rmb": np.array([g.budget_left for g in govs]),
+            "subsidy_rmb": subsidy_node, "revenue_rmb": revenue_node,
+            "investment_rmb": acc["investment"].copy(),
+            "n_datacenters": np.bincount(f.node[operating], minlength=n),
+        })
+        key = ((origin * n + serving) * 3 + SEG_CLASS[segs]) * 2 + SEG_TYPE[segs]
+        self.flows.append(np.bincount(key, weights=load_mw, minlength=n * n * 6))
+        if month == 11 or m.month == m.config.run.end:
+            self._snapshot(year)
+
+    def _snapshot(self, year: int) -> None:
+        m = self.model
+        f = m.fleet
+        for row in np.flatnonzero(f.status != RETIRED):
+            self.dc_snapshots.append({"year": year, **f.agents[row].snapshot()})
+        t = m.enterprises
+        frame = pd.DataFrame({
+            "year": year,
+            "unique_id": [a.unique_id for a in m.enterprise_agents],
+            "node": np.asarray(m.map.names)[t.home],
+            "sector": np.asarray([s.name for s in m.config.demand.sectors])[t.sector],
+            "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
+        })
+        for k, (ct, lc) in enumerate(SEGMENTS):
+            frame[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = t.demand_mw[:, k]
+        self.ent_snapshots.append(frame)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All records as tidy DataFrames (docs/outputs.md)."""
+        m = self.model
+        names, n = list(m.map.names), m.map.n
+        national = pd.DataFrame(self.national)
+        months = national["month"].to_numpy()
+        node = pd.DataFrame({k: np.concatenate([r[k] for r in self.node]) for k in self.node[0]})
+        node.insert(0, "month", np.repeat(months, n))
+        node.insert(1, "year", np.repeat(national["year"].to_numpy(), n))
+        node.insert(2, "node", np.tile(names, len(self.node)))
+        node.insert(3, "role", np.tile(np.asarray(ROLES)[m.map.role], len(self.node)))
+        node.insert(4, "hub", np.tile(m.national.is_hub, len(self.node)))
+        flows = np.vstack(self.flows)
+        mi, key = np.nonzero(flows > 0)
+        ctype, rest = key % 2, key // 2
+        lclass, rest = rest % 3, rest // 3
+        serving, origin = rest % n, rest // n
+        flow = pd.DataFrame({
+            "month": months[mi], "origin": np.asarray(names)[origin],
+            "serving": np.asarray(names)[serving],
+            "latency_class": np.asarray(LATENCY_CLASSES)[lclass],
+            "compute_type": np.asarray(COMPUTE_TYPES)[ctype], "mw": flows[mi, key]})
+        return {"national": national, "node": node, "flows": flow,
+                "datacenters": pd.DataFrame(self.dc_snapshots),
+                "enterprises": pd.concat(self.ent_snapshots, ignore_index=True)}

@@ -1,0 +1,150 @@
+"""Run one scenario: `python -m model.run [hydra overrides]` (`make run ARGS="..."`).
+
+Composes the Hydra config, validates it (one-line error and exit code 2 on bad input, before
+anything is written), runs the model month by month, writes the run folder atomically and
+prints a summary table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from model.model import EDWCModel
+from model.outputs import summary_table, write_run
+from model.schema import ConfigError, ModelConfig, to_container, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "hydra-core", "omegaconf")
+BYTES_PER_ENTERPRISE = 6 * 8 * 8 + 64 * 8   # six segments x ~8 float/int columns + per-agent
+BYTES_PER_ENTERPRISE_YEAR = 6 * 8 + 80      # yearly snapshot row
+
+
+@dataclass
+class RunResult:
+    tables: dict[str, pd.DataFrame]
+    manifest: dict
+    config: dict
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = (), config_name: str = "config"
+                   ) -> DictConfig:
+    """Compose the project config with Hydra's compose API (no output folder, no chdir)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def estimate_memory_mb(config: ModelConfig) -> float:
+    """Rough peak memory of a run, MB: enterprise columns, market matrices, snapshots."""
+    e = config.demand.n_enterprises
+    years = config.run.n_months / 12 + 1
+    dcs = config.supply.n_datacenters * 4
+    market = min(e * 6, e * 6 // 10 + 1000) * dcs * 2 * 8 * 6
+    return (e * BYTES_PER_ENTERPRISE + e * years * BYTES_PER_ENTERPRISE_YEAR + market) / 1e6 + 150
+
+
+def check_limits(config: ModelConfig) -> None:
+    """Refuse up front a run that would need more memory than allowed."""
+    need = estimate_memory_mb(config)
+    if need > config.run.max_memory_mb:
+        raise ConfigError("demand.n_enterprises", config.demand.n_enterprises,
+                          f"needs ~{need:,.0f} MB, over run.max_memory_mb "
+                          f"({config.run.max_memory_mb:,.0f} MB)")
+
+
+def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
+    """Validate the config and run the model over the whole horizon."""
+    config = validate(cfg)
+    check_limits(config)
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    model = EDWCModel(config)
+    total = config.run.n_months - 1
+    while not model.finished:
+        model.month += 1
+        model.step()
+        done = model.month - config.run.start
+        if progress and (done % 12 == 0 or done == total):
+            print(f"\r  simulating {done}/{total} months", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    wall = time.perf_counter() - t0
+    manifest = {
+        "scenario": config.scenario, "seed": config.run.seed,
+        "start": started.isoformat(), "end": dt.datetime.now(dt.UTC).isoformat(),
+        "wall_time_s": round(wall, 3), "status": "complete",
+        "months": config.run.n_months, "enterprises": config.demand.n_enterprises,
+        "datacenters_built": model.fleet.n, "git_commit": git_commit(),
+        "packages": package_versions(), "host": socket.gethostname(),
+    }
+    return RunResult(model.recorder.tables(), manifest, to_container(cfg))
+
+
+def resolve_out_dir(out_dir: str) -> Path:
+    """Run folders live under the project root unless an absolute path is given."""
+    path = Path(out_dir)
+    return path if path.is_absolute() else ROOT / path
+
+
+def print_summary(result: RunResult, out: Path) -> None:
+    table = summary_table(result.tables["national"], result.tables["node"])
+    with pd.option_context("display.float_format", "{:,.2f}".format, "display.width", 120):
+        print(f"\nEDWC run '{result.manifest['scenario']}', seed {result.manifest['seed']}, "
+              f"{result.manifest['months']} months in {result.manifest['wall_time_s']:.1f} s")
+        print(table.to_string())
+    print(f"\nTables, config and manifest written to {out}")
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        result = simulate(cfg, progress=not cfg.run.quiet)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        sys.exit(2)
+    out = write_run(result, resolve_out_dir(result.config["run"]["out_dir"]))
+    if not cfg.run.quiet:
+        print_summary(result, out)
+
+
+def main() -> None:
+    """Entry point: Hydra app without its own output folder or log files."""
+    sys.argv += ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=none",
+                 "hydra/hydra_logging=none"]
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
