@@ -99,10 +99,11 @@ class Enterprise(mesa.Agent):
     def snapshot(self) -> dict:
         """This enterprise's state for the yearly agent table."""
         t = self.table
+        r = self.row
         row = {"unique_id": self.unique_id, "node": self.home, "sector": self.sector,
                "demand_mw": self.demand_mw, "served_mw": self.served_mw,
-               "price_sensitivity": float(t.beta[self.row] * self.model.config.demand.logit_scale_rmb),
-               "risk_aversion": float(t.risk[self.row]), "green_preference": float(t.green[self.row])}
+               "price_sensitivity": float(t.beta[r] * self.model.config.demand.logit_scale_rmb),
+               "risk_aversion": float(t.risk[r]), "green_preference": float(t.green[r])}
         for k, (ct, lc) in enumerate(SEGMENTS):
-            row[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = float(t.demand_mw[self.row, k])
+            row[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = float(t.demand_mw[r, k])
         return row

@@ -75,7 +75,8 @@ class GridOperator(mesa.Agent):
         total = self.import_mwh + delivered_mwh
         if total > 0:
             self.import_ef = (self.import_ef * self.import_mwh + ef * delivered_mwh) / total
-            self.import_price = (self.import_price * self.import_mwh + price * delivered_mwh) / total
+            self.import_price = (self.import_price * self.import_mwh
+                                 + price * delivered_mwh) / total
         self.import_mwh = total
 
     def clear_imports(self) -> None:

@@ -349,7 +349,8 @@ class EDWCModel(mesa.Model):
                                   for gov, c in zip(self.local_govs, discount_claims, strict=True)])
         share_of_node = np.divide(energy, node_energy[f.node], out=np.zeros(f.n),
                                   where=node_energy[f.node] > 0)
-        electricity = energy * 1e3 * self.base_tariff[f.node] - discount_paid[f.node] * share_of_node
+        electricity = (energy * 1e3 * self.base_tariff[f.node]
+                       - discount_paid[f.node] * share_of_node)
         premium = green_mwh * 1e3 * self.green_premium[f.node]
         co2_market = (energy - green_mwh) * self.ef[f.node]
         carbon = co2_market * rules["carbon_price_rmb_per_t"]
@@ -357,8 +358,8 @@ class EDWCModel(mesa.Model):
         surcharge = np.where(over, energy * 1e3 *
                              self.config.policy.national.pue_surcharge_rmb_per_kwh, 0.0)
         operating = f.operating
-        om = np.where(operating, f.cap_mw.sum(axis=1) * 1e3 * self.config.supply.om_rmb_per_kw_month,
-                      0.0)
+        om = np.where(operating, f.cap_mw.sum(axis=1) * 1e3
+                      * self.config.supply.om_rmb_per_kw_month, 0.0)
         margin = revenue - electricity - premium - carbon - surcharge - om
         f.cash += margin
         f.loss_months = np.where(operating & (margin < 0), f.loss_months + 1, 0)
@@ -410,12 +411,10 @@ class EDWCModel(mesa.Model):
     # 5b --------------------------------------------------------------- investment
 
     def _invest(self, rules: dict) -> None:
-        """Retrofits (January), rack-target builds (January), expansions and entrants."""
-        f, s, rng = self.fleet, self.config.supply, self.rng
-        acc = self.month_account
+        """Retrofits and rack-target builds (January), then capacity planning."""
+        f, acc = self.fleet, self.month_account
         if self.month % 12 == 0:
             for row in np.flatnonzero(f.operating):
-                node = self.config.geography.nodes[f.node[row]]
                 acc["retrofit"] += f.agents[row].decide_retrofit(
                     rules["pue_cap_existing"],
                     self.config.policy.national.pue_surcharge_rmb_per_kwh,
@@ -451,10 +450,12 @@ class EDWCModel(mesa.Model):
         seen = served + unserved[None, :] * share
         gap = seen * growth[None, :] / s.planning_utilisation - planned
         kinds = np.array([k.share for k in s.operator_kinds])
+        scale = max(1.0, self.enterprises.demand_mw.sum() / self.config.demand.initial_load_mw)
+        low, high = s.project_mw[0] * scale, s.project_mw[1] * scale
         for node, ctype in np.argwhere(gap > 0):
             budget = gap[node, ctype] * s.build_response
             while budget > 0:
-                size = min(rng.uniform(*s.project_mw), max(budget, s.project_mw[0]))
+                size = min(rng.uniform(low, high), max(budget, low))
                 budget -= size
                 self._propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
                               use_npv=True, intelligent=float(ctype))

@@ -474,7 +474,8 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
         s = _mapping(s, sk)
         lat = _get(s, "latency", sk)
         if not isinstance(lat, Sequence) or isinstance(lat, str) or len(lat) != 3:
-            raise ConfigError(f"{sk}.latency", lat, "must be 3 shares: realtime, interactive, batch")
+            raise ConfigError(f"{sk}.latency", lat,
+                              "must be 3 shares: realtime, interactive, batch")
         lat_t = tuple(_share(v, f"{sk}.latency[{i}]") for i, v in enumerate(lat))
         if abs(sum(lat_t) - 1) > 1e-6:
             raise ConfigError(f"{sk}.latency", list(lat), "shares must sum to 1")

@@ -1,0 +1,176 @@
+"""End-to-end test of the explorer in a real browser (headless Chromium via Playwright).
+
+Starts ``python -m experiments.app`` on a free loopback port, opens the page, changes a
+lever, steps the model, checks that every chart and the key-number table change, that Reset
+with the same seed replays the run, and that the page loads nothing from outside the machine.
+Saves a screenshot to ``outputs/explorer/explorer-e2e.png``. Skipped where Chromium or the
+Playwright package is missing (``.ci/run`` installs Debian's chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "outputs" / "explorer" / "explorer-e2e.png"
+CHROMIUM = os.environ.get("EDWC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+START_TIMEOUT_S = 60
+
+pytestmark = pytest.mark.e2e
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"explorer e2e test skipped: no Chromium at {CHROMIUM} "
+                "(apt-get install chromium, or set EDWC_CHROMIUM)", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="explorer e2e test skipped: playwright not installed "
+    "(pip install -e '.[explore]')")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_http(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"explorer exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"explorer did not answer at {url} within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def explorer_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The explorer served by ``python -m experiments.app`` on a free loopback port."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("explorer") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.app", "--port", str(port)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        try:
+            _wait_for_http(url, proc, START_TIMEOUT_S)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n--- server log ---\n{log.read_text()[-3000:]}") from exc
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _step_count(page) -> int:
+    text = page.get_by_text("Step:", exact=False).first.inner_text()
+    return int(text.split(":")[1])
+
+
+def _step(page, times: int) -> None:
+    """Press Mesa's Step button, each time waiting until the step counter moved on."""
+    for _ in range(times):
+        before = _step_count(page)
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('*')].some(e => e.childElementCount === 0"
+            " && e.textContent.trim() === 'Step: ' + n)", arg=before + 1, timeout=20_000)
+
+
+def _chart_sources(page) -> list[str]:
+    return page.locator("img").evaluate_all("els => els.map(e => e.src)")
+
+
+def _key_numbers(page) -> str:
+    return page.locator(".edwc-key").inner_text()
+
+
+def _wait_for_month(page, month: str) -> None:
+    """Wait until the key-number table shows ``month`` (YYYY-MM)."""
+    page.wait_for_function(
+        "m => (document.querySelector('.edwc-key') || {innerText: ''}).innerText.includes(m)",
+        arg=month, timeout=20_000)
+
+
+def _months_later(month: str, n: int) -> str:
+    year, mon = divmod(int(month[:4]) * 12 + int(month[5:]) - 1 + n, 12)
+    return f"{year}-{mon + 1:02d}"
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Vuetify select labelled ``label`` (a Mesa Select input)."""
+    page.locator(".v-select", has_text=label).first.click()
+    page.locator(".v-menu__content.menuable__content__active .v-list-item",
+                 has_text=option).first.click()
+
+
+def test_lever_step_charts_update_and_reset_replays(explorer_url: str) -> None:
+    offsite: list[str] = []
+    failed: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1300})
+            page.on("request", lambda r: offsite.append(r.url)
+                    if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:",
+                                             "blob:")) else None)
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
+                    if r.status >= 400 else None)
+            page.goto(explorer_url)
+            page.get_by_role("button", name="Step").wait_for(timeout=45_000)
+            assert "East Data, West Computing" in page.inner_text("body")
+            first_month = re.search(r"\d{4}-\d{2}", _key_numbers(page)).group(0)
+            last_month = _months_later(first_month, 3)
+
+            _choose(page, "Carbon price", "200")
+            page.get_by_role("button", name="Reset").click()
+            page.get_by_text('carbon_price_rmb_per_t=[{from:"2022-01",value:200.0}]',
+                             exact=False).wait_for(timeout=30_000)
+
+            before = _chart_sources(page)
+            _step(page, 3)
+            _wait_for_month(page, last_month)
+            after = _chart_sources(page)
+            assert len(after) >= 5, "expected five chart images"
+            assert len(before) == len(after)
+            assert all(a != b for a, b in zip(before, after, strict=True)), \
+                "every chart should be redrawn after stepping"
+            first_run = _key_numbers(page)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            page.get_by_role("button", name="Reset").click()
+            _wait_for_month(page, first_month)
+            _step(page, 3)
+            _wait_for_month(page, last_month)
+            assert _key_numbers(page) == first_run, "Reset with the same seed must replay"
+        finally:
+            browser.close()
+    assert not offsite, f"page loaded from outside the machine: {offsite[:5]}"
+    assert not failed, f"failed requests: {failed[:5]}"
