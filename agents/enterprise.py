@@ -62,6 +62,22 @@ class EnterpriseTable:
         yearly = annual_growth[SEG_TYPE][None, :] * self.growth_multiplier[:, None]
         self.demand_mw *= (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
 
+    ROW_FIELDS = ("sector", "home", "demand_mw", "pool", "load_w", "beta", "risk", "green",
+                  "intensity", "resident", "growth_multiplier")
+
+    def split(self, rows: np.ndarray) -> np.ndarray:
+        """Split enterprise groups in two: each new row takes half of every segment's demand
+        and the same attributes; its load is unplaced (it will choose). Returns new rows."""
+        new = np.arange(self.n, self.n + len(rows))
+        self.demand_mw[rows] *= 0.5
+        for field in self.ROW_FIELDS:
+            arr = getattr(self, field)
+            setattr(self, field, np.concatenate([arr, arr[rows]]))
+        self.pool[new] = -1
+        self.load_w[new] = 0
+        self.n += len(rows)
+        return new
+
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
         return np.rint(self.demand_mw * 1e6).astype(np.int64)

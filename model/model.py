@@ -90,7 +90,8 @@ class EDWCModel(mesa.Model):
             for node, share in enumerate(shares):
                 if share <= 0:
                     continue
-                parts = max(1, int(round(share * mw / 60.0)))   # ~60 MW projects [C]
+                mean_dc = s.initial_capacity_mw / s.n_datacenters
+                parts = max(1, int(round(share * mw / mean_dc)))   # projects of a mean DC [C]
                 for _ in range(parts):
                     online = max(year * 12 + int(rng.integers(0, 12)), self.month + 1)
                     size = share * mw / parts
@@ -119,6 +120,13 @@ class EDWCModel(mesa.Model):
         want = t.demand_w()
         movers = np.argwhere(want > 0)
         self._place(movers, want, limit, rules)
+        # what did not fit under the observed occupancy takes any capacity left (no reserve):
+        # the 2021 stock served all 2021 demand
+        left = np.argwhere((t.pool < 0) & (want > 0))
+        if len(left):
+            placed = t.pool >= 0
+            occ = np.bincount(t.pool[placed], weights=t.load_w[placed], minlength=len(cap_w))
+            self._place(left, want, cap_w - occ.astype(np.int64), rules)
         self._account(rules)
         self.recorder.record(rules)
 
@@ -241,6 +249,7 @@ class EDWCModel(mesa.Model):
         d, t, rng = self.config.demand, self.enterprises, self.rng
         growth = np.array([d.growth_general.at(self.month), d.growth_intelligent.at(self.month)])
         t.grow(growth)
+        self._split_giants()
         want = t.demand_w()
         placed = t.pool >= 0
         renew = placed & (rng.random(want.shape) < 1.0 / d.contract_months)
@@ -275,6 +284,18 @@ class EDWCModel(mesa.Model):
         movers = np.argwhere((renew | overflow | ~placed) & (want > 0))
         reserve = np.floor(cap_w * self.config.supply.growth_reserve).astype(np.int64)
         self._place(movers, want, np.maximum(free - reserve, 0), rules)
+
+    def _split_giants(self) -> None:
+        """Enterprise groups whose segment outgrows a typical data center split in two."""
+        t, f = self.enterprises, self.fleet
+        ops = f.operating
+        if not ops.any():
+            return
+        limit = self.config.demand.split_share * f.cap_mw[ops].sum() / ops.sum()
+        rows = np.flatnonzero((t.demand_mw > limit).any(axis=1))
+        if rows.size:
+            for row in t.split(rows):
+                self.enterprise_agents.append(Enterprise(self, int(row)))
 
     def market_terms(self, rules: dict) -> Terms:
         """This month's cost terms for the placement market."""
@@ -451,9 +472,10 @@ class EDWCModel(mesa.Model):
         gap = seen * growth[None, :] / s.planning_utilisation - planned
         kinds = np.array([k.share for k in s.operator_kinds])
         scale = max(1.0, self.enterprises.demand_mw.sum() / self.config.demand.initial_load_mw)
-        low, high = s.project_mw[0] * scale, s.project_mw[1] * scale
-        for node, ctype in np.argwhere(gap > 0):
-            budget = gap[node, ctype] * s.build_response
+        mean_dc = s.initial_capacity_mw / s.n_datacenters
+        low, high = (x * mean_dc * scale for x in s.project_size)
+        for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
+            budget = max(gap[node, ctype] * s.build_response, low)
             while budget > 0:
                 size = min(rng.uniform(low, high), max(budget, low))
                 budget -= size
