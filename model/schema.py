@@ -8,9 +8,10 @@ key and the bad value, before anything is run or written.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,6 +22,8 @@ COMPUTE_TYPES = ("general", "intelligent")
 VOUCHER_SCOPES = ("local", "any", "west")
 OPERATOR_KINDS = ("telecom", "cloud", "third_party", "state")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+INSTANTIATION_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
+SECTIONS = ("run", "geography", "demand", "supply", "grid", "policy", "scenario")
 
 
 class ConfigError(ValueError):
@@ -119,6 +122,31 @@ def _mapping(value: Any, key: str) -> Mapping:
     return value
 
 
+def _known(d: Mapping, key: str, fields: set[str] | frozenset[str]) -> None:
+    """Refuse keys a section does not define (a typo would otherwise be silently ignored)."""
+    for field in d:
+        if field not in fields:
+            raise ConfigError(f"{key}.{field}" if key else str(field), d[field], "unknown key")
+
+
+def _fields(cls: type, drop: Sequence[str] = (), add: Sequence[str] = ()) -> frozenset[str]:
+    """The config keys of a section: its dataclass fields, less derived ones, plus extras."""
+    return frozenset({f.name for f in fields(cls)} - set(drop) | set(add))
+
+
+def _no_instantiation(value: Any, key: str = "") -> None:
+    """Refuse Hydra instantiation keys anywhere: config never names code to import or call."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else str(k)
+            if k in INSTANTIATION_KEYS:
+                raise ConfigError(sub, v, "instantiation keys are not allowed in model config")
+            _no_instantiation(v, sub)
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        for i, v in enumerate(value):
+            _no_instantiation(v, f"{key}[{i}]")
+
+
 def _shares_sum_one(values: Mapping[str, float], key: str) -> None:
     total = sum(values.values())
     if abs(total - 1.0) > 1e-6:
@@ -152,6 +180,7 @@ def _schedule(value: Any, key: str, lo: float = 0.0, hi: float = math.inf) -> Sc
     for i, item in enumerate(value):
         k = f"{key}[{i}]"
         item = _mapping(item, k)
+        _known(item, k, {"from", "value"})
         months.append(parse_month(_get(item, "from", k), f"{k}.from"))
         values.append(_finite(_get(item, "value", k), f"{k}.value", lo, hi))
     if any(b <= a for a, b in zip(months, months[1:], strict=False)):
@@ -225,6 +254,7 @@ class Demand:
     n_enterprises: int
     initial_load_mw: float
     size_sigma: float
+    split_share: float
     contract_months: float
     logit_scale_rmb: float
     price_sensitivity_sigma: float
@@ -270,7 +300,7 @@ class Supply:
     growth_reserve: float
     planning_utilisation: float
     build_response: float
-    project_mw: tuple[float, float]
+    project_size: tuple[float, float]
     initial_pue_excess: tuple[float, float]
     pue_tech_gain: float
     retrofit_rmb_per_kw_per_0_1: float
@@ -349,6 +379,7 @@ class Run:
     out_dir: str
     quiet: bool
     max_memory_mb: float
+    allow_outside_root: bool = False   # run.out_dir may lie outside the project folder
 
     @property
     def n_months(self) -> int:
@@ -370,6 +401,7 @@ class ModelConfig:
 
 
 def _geography(g: Mapping) -> Geography:
+    _known(g, "geography", {"nodes", "latency", "uhv_lines"})
     nodes_raw = _mapping(_get(g, "nodes", "geography"), "geography.nodes")
     if len(nodes_raw) < 2:
         raise ConfigError("geography.nodes", len(nodes_raw), "needs at least 2 nodes")
@@ -377,6 +409,7 @@ def _geography(g: Mapping) -> Geography:
     for name, nd in nodes_raw.items():
         k = f"geography.nodes.{name}"
         nd = _mapping(nd, k)
+        _known(nd, k, _fields(Node, drop=["name"], add=["cluster"]))   # cluster: a label
 
         def f(field: str, lo: float = 0.0, hi: float = math.inf, _nd=nd, _k=k) -> float:
             return _finite(_get(_nd, field, _k), f"{_k}.{field}", lo, hi)
@@ -393,16 +426,23 @@ def _geography(g: Mapping) -> Geography:
         ))
     names = {n.name for n in nodes}
     lat = _mapping(_get(g, "latency", "geography"), "geography.latency")
+    _known(lat, "geography.latency", {"fibre_km_per_ms", "base_ms", "classes"})
     classes = _mapping(_get(lat, "classes", "geography.latency"), "geography.latency.classes")
     for cls in classes:
         _choice(cls, "geography.latency.classes", LATENCY_CLASSES)
     limits = tuple(_number(_get(classes, c, "geography.latency.classes"),
                            f"geography.latency.classes.{c}", 0.0, lo_open=True)
                    for c in LATENCY_CLASSES)
+    for tighter, looser, a, b in zip(LATENCY_CLASSES, LATENCY_CLASSES[1:], limits, limits[1:],
+                                     strict=False):
+        if b < a:
+            raise ConfigError(f"geography.latency.classes.{looser}", b,
+                              f"must be >= the {tighter} limit ({a:g} ms)")
     lines = []
     for name, ln in _mapping(g.get("uhv_lines") or {}, "geography.uhv_lines").items():
         k = f"geography.uhv_lines.{name}"
         ln = _mapping(ln, k)
+        _known(ln, k, _fields(UHVLine, drop=["name", "source", "sink"], add=["from", "to"]))
         src, dst = _get(ln, "from", k), _get(ln, "to", k)
         for key, node in (("from", src), ("to", dst)):
             if node not in names:
@@ -459,6 +499,8 @@ def _pair(value: Any, key: str, lo: float = 0.0, integer: bool = False) -> tuple
 
 def _demand(d: Mapping, names: Sequence[str]) -> Demand:
     k = "demand"
+    _known(d, k, _fields(Demand, drop=["growth_general", "growth_intelligent"],
+                         add=["growth", "data_intensity_default"]))
 
     def f(field: str, lo: float = 0.0, hi: float = math.inf, lo_open: bool = False) -> float:
         return _finite(_get(d, field, k), f"{k}.{field}", lo, hi, lo_open)
@@ -472,6 +514,7 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
     for name, s in _mapping(_get(d, "sectors", k), "demand.sectors").items():
         sk = f"demand.sectors.{name}"
         s = _mapping(s, sk)
+        _known(s, sk, _fields(Sector, drop=["name"]))
         lat = _get(s, "latency", sk)
         if not isinstance(lat, Sequence) or isinstance(lat, str) or len(lat) != 3:
             raise ConfigError(f"{sk}.latency", lat,
@@ -497,6 +540,7 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
         n_enterprises=_int(_get(d, "n_enterprises", k), "demand.n_enterprises", 1),
         initial_load_mw=f("initial_load_mw", 0, lo_open=True),
         size_sigma=f("size_sigma", 0, 5),
+        split_share=f("split_share", 0, 10, lo_open=True),
         contract_months=f("contract_months", 1, 600),
         logit_scale_rmb=f("logit_scale_rmb", 0, lo_open=True),
         price_sensitivity_sigma=f("price_sensitivity_sigma", 0, 5),
@@ -516,6 +560,7 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
 
 def _supply(s: Mapping, names: Sequence[str]) -> Supply:
     k = "supply"
+    _known(s, k, _fields(Supply))
 
     def f(field: str, lo: float = 0.0, hi: float = math.inf, lo_open: bool = False) -> float:
         return _finite(_get(s, field, k), f"{k}.{field}", lo, hi, lo_open)
@@ -530,14 +575,19 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         kk = f"supply.operator_kinds.{name}"
         _choice(name, "supply.operator_kinds", OPERATOR_KINDS)
         kd = _mapping(kd, kk)
+        _known(kd, kk, {"share", "hurdle_rate"})
         kinds.append(OperatorKind(str(name), _share(_get(kd, "share", kk), f"{kk}.share"),
                                   _finite(_get(kd, "hurdle_rate", kk), f"{kk}.hurdle_rate", 0, 1)))
     if not kinds:
         raise ConfigError("supply.operator_kinds", {}, "needs at least one operator kind")
     _shares_sum_one({o.name: o.share for o in kinds}, "supply.operator_kinds.*.share")
     fpw = _mapping(_get(s, "flops_per_watt", k), "supply.flops_per_watt")
+    _known(fpw, "supply.flops_per_watt", set(COMPUTE_TYPES))
     lag = _pair(_get(s, "build_lag_months", k), "supply.build_lag_months", 1, integer=True)
     idle, full = f("idle_utilisation", 0, 1), f("full_utilisation", 0, 1)
+    project_size = _pair(_get(s, "project_size", k), "supply.project_size")
+    if project_size[0] <= 0:   # zero-size projects would never close a capacity gap
+        raise ConfigError("supply.project_size[0]", project_size[0], "must be > 0")
     if idle >= full:
         raise ConfigError("supply.idle_utilisation", idle, "must be below supply.full_utilisation")
     return Supply(
@@ -561,7 +611,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         growth_reserve=f("growth_reserve", 0, 0.5),
         planning_utilisation=f("planning_utilisation", 0, 1, lo_open=True),
         build_response=f("build_response", 0, 1),
-        project_mw=_pair(_get(s, "project_mw", k), "supply.project_mw"),
+        project_size=project_size,
         initial_pue_excess=_pair(_get(s, "initial_pue_excess", k), "supply.initial_pue_excess"),
         pue_tech_gain=f("pue_tech_gain", 0, 0.1),
         retrofit_rmb_per_kw_per_0_1=f("retrofit_rmb_per_kw_per_0_1"),
@@ -589,6 +639,7 @@ def _pipeline(raw: Any, names: Sequence[str]) -> tuple:
     for i, item in enumerate(raw):
         k = f"{key}[{i}]"
         item = _mapping(item, k)
+        _known(item, k, {"year", "mw", "shares"})
         shares = _node_vector(_get(item, "shares", k), f"{k}.shares", names, _share, 0.0)
         _shares_sum_one(dict(zip(names, shares, strict=True)), f"{k}.shares")
         out.append((_int(_get(item, "year", k), f"{k}.year", 1900, 2200),
@@ -602,7 +653,9 @@ def _grid(g: Mapping) -> Grid:
     def f(field: str, lo: float = 0.0, hi: float = math.inf) -> float:
         return _finite(_get(g, field, k), f"{k}.{field}", lo, hi)
 
+    _known(g, k, _fields(Grid))
     prem = _mapping(_get(g, "green_premium_rmb_per_kwh", k), "grid.green_premium_rmb_per_kwh")
+    _known(prem, "grid.green_premium_rmb_per_kwh", set(ROLES))
     return Grid(
         scarcity_adder_rmb_per_kwh=f("scarcity_adder_rmb_per_kwh", 0, 10),
         scarcity_start=f("scarcity_start", 0, 1),
@@ -652,8 +705,10 @@ def _merge(base: Mapping, over: Mapping) -> dict:
 
 
 def _policy(p: Mapping, names: Sequence[str]) -> Policy:
+    _known(p, "policy", {"national", "local"})
     n = _mapping(_get(p, "national", "policy"), "policy.national")
     k = "policy.national"
+    _known(n, k, _fields(National))
     hubs = _get(n, "hubs", k)
     if not isinstance(hubs, Sequence) or isinstance(hubs, str):
         raise ConfigError(f"{k}.hubs", hubs, "must be a list of node names")
@@ -681,12 +736,16 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
         hub_new_share_target=_share(_get(n, "hub_new_share_target", k),
                                     f"{k}.hub_new_share_target"),
     )
+    if len(set(hubs)) != len(hubs):
+        raise ConfigError(f"{k}.hubs", list(hubs), "lists a node twice")
     loc = _mapping(_get(p, "local", "policy"), "policy.local")
+    _known(loc, "policy.local", {"defaults", "nodes"})
     defaults = _mapping(_get(loc, "defaults", "policy.local"), "policy.local.defaults")
     per_node = _mapping(loc.get("nodes") or {}, "policy.local.nodes")
     for name in per_node:
         if name not in names:
-            raise ConfigError(f"policy.local.nodes.{name}", "...", "unknown node")
+            raise ConfigError(f"policy.local.nodes.{name}", name,
+                              "unknown node (not in geography.nodes)")
     locals_ = []
     for name in names:
         raw = _merge(defaults, _mapping(per_node.get(name) or {}, f"policy.local.nodes.{name}"))
@@ -713,17 +772,34 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
     return Policy(national=national, local=tuple(locals_))
 
 
+def _out_dir(value: Any) -> str:
+    """A run folder path; a relative one is taken from the project root and must stay in it
+    (absolute paths are checked by the command line, model.run.resolve_out_dir)."""
+    out = _str(value, "run.out_dir")
+    if "\0" in out:
+        raise ConfigError("run.out_dir", out, "must not contain a NUL byte")
+    if not os.path.isabs(out):
+        norm = os.path.normpath(out)
+        if norm == "." or norm == ".." or norm.startswith(".." + os.sep):
+            raise ConfigError("run.out_dir", out, "must name a folder inside the project "
+                              "(a relative path may not climb out with '..')")
+    return out
+
+
 def _run(r: Mapping) -> Run:
+    _known(r, "run", _fields(Run))
     start = parse_month(_get(r, "start", "run"), "run.start")
     end = parse_month(_get(r, "end", "run"), "run.end")
     if end < start:
         raise ConfigError("run.end", month_label(end), f"must not be before run.start "
                           f"({month_label(start)})")
-    out_dir = _str(_get(r, "out_dir", "run"), "run.out_dir")
+    out_dir = _out_dir(_get(r, "out_dir", "run"))
     return Run(start=start, end=end, seed=_int(_get(r, "seed", "run"), "run.seed", 0, 2**63 - 1),
                out_dir=out_dir, quiet=_bool(r.get("quiet", False), "run.quiet"),
                max_memory_mb=_finite(r.get("max_memory_mb", 16000), "run.max_memory_mb", 0,
-                                     lo_open=True))
+                                     lo_open=True),
+               allow_outside_root=_bool(r.get("allow_outside_root", False),
+                                        "run.allow_outside_root"))
 
 
 def to_container(cfg: DictConfig | Mapping) -> dict:
@@ -740,7 +816,9 @@ def to_container(cfg: DictConfig | Mapping) -> dict:
 def validate(cfg: DictConfig | Mapping) -> ModelConfig:
     """Check every field of a composed config and return the typed model config."""
     c = to_container(cfg)
-    for section in ("run", "geography", "demand", "supply", "grid", "policy", "scenario"):
+    _no_instantiation(c)
+    _known(c, "", set(SECTIONS))
+    for section in SECTIONS:
         _get(c, section, "")
     geography = _geography(_mapping(c["geography"], "geography"))
     names = geography.names
