@@ -1,0 +1,249 @@
+"""Model vs data for the default run (DESIGN §8): `make validate ARGS="--seeds 1 2 3"`.
+
+Runs the default scenario (or the one given by Hydra overrides) for a few seeds over 2022-2023,
+measures every calibration target of DESIGN §8 on the run tables and prints
+
+    target | source | model median | range across seeds | tolerance | pass/fail
+
+then writes the table as CSV (default outputs/validate/validate.csv). The exit code is 1 when
+any row fails. Options:
+
+    --seeds 1 2 3        seeds (common random numbers with the sweeps)
+    --end 2023-12        last simulated month (rows need 2022-2023; later is allowed)
+    --out PATH           CSV path
+    overrides ...        Hydra overrides, e.g. demand.n_enterprises=800
+
+Conventions: "end-2022" is the December 2022 row; "2021" is the initial month (January 2022,
+the stock and occupancy observed at end-2021); utilisation rows are yearly means of monthly
+served / operating capacity over the named hub nodes; DC electricity is facility energy
+(IT load x PUE) of all modelled data centers, i.e. the MIIT "racks in use" basis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.run import ROOT, compose_config, simulate
+from model.schema import ConfigError
+
+Tables = dict[str, pd.DataFrame]
+
+EAST_HUBS = ("beijing_tianjin_hebei", "yangtze_delta", "greater_bay")
+NORTHWEST_HUBS = ("inner_mongolia", "gansu", "ningxia")
+SOUTHWEST_HUBS = ("guizhou", "sichuan", "chongqing")
+WEST_HUBS = ("inner_mongolia", "guizhou", "gansu", "ningxia")
+OTHER_SIX_HUBS = ("greater_bay", "sichuan", "chongqing", "inner_mongolia", "guizhou", "gansu",
+                  "ningxia")   # the hubs other than BTH and YRD (Chengdu-Chongqing is two nodes)
+SHORT_END = "2023-12"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One row of DESIGN §8: an observed value, its source and the band the model must hit."""
+
+    name: str
+    target: str
+    source: str
+    low: float
+    high: float
+    measure: Callable[[Tables], float]
+
+    @property
+    def tolerance(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]"
+
+
+def _december(nat: pd.DataFrame, year: int) -> pd.Series:
+    return nat[nat["month"] == pd.Timestamp(year=year, month=12, day=1)].iloc[0]
+
+
+def racks_m(year: int) -> Callable[[Tables], float]:
+    """Operating racks (2.5 kW) at the end of `year`, millions."""
+    return lambda t: float(_december(t["national"], year)["racks"]) / 1e6
+
+
+def group_utilisation(nodes: Sequence[str], year: int | None) -> Callable[[Tables], float]:
+    """Served / operating capacity over `nodes`: yearly mean of months, or the initial month."""
+    def measure(t: Tables) -> float:
+        node = t["node"][t["node"]["node"].isin(nodes)]
+        node = node[node["month"] == node["month"].min()] if year is None \
+            else node[node["year"] == year]
+        month = node.groupby("month")[["served_mw", "capacity_mw"]].sum()
+        return float((month["served_mw"] / month["capacity_mw"]).mean())
+    return measure
+
+
+def national_utilisation(year: int) -> Callable[[Tables], float]:
+    return lambda t: float(t["national"].loc[t["national"]["year"] == year, "utilisation"].mean())
+
+
+def initial_utilisation(t: Tables) -> float:
+    """National served / operating capacity in the initial month (end-2021 stock)."""
+    return float(t["national"]["utilisation"].iloc[0])
+
+
+def initial_pue(t: Tables) -> float:
+    """IT-load-weighted PUE of the end-2021 stock (the initial month)."""
+    return float(t["national"]["pue"].iloc[0])
+
+
+def pue_change_2021_2023(t: Tables) -> float:
+    """Mean PUE of 2023 minus the end-2021 value."""
+    nat = t["national"]
+    return float(nat.loc[nat["year"] == 2023, "pue"].mean() - nat["pue"].iloc[0])
+
+
+def rack_share(nodes: Sequence[str], year: int) -> Callable[[Tables], float]:
+    """Share of national operating racks at the end of `year` in `nodes`."""
+    def measure(t: Tables) -> float:
+        node = t["node"][t["node"]["month"] == pd.Timestamp(year=year, month=12, day=1)]
+        return float(node.loc[node["node"].isin(nodes), "racks"].sum() / node["racks"].sum())
+    return measure
+
+
+def eflops(column: str, year: int) -> Callable[[Tables], float]:
+    return lambda t: float(_december(t["national"], year)[column])
+
+
+def west_hub_new_rack_share(year: int) -> Callable[[Tables], float]:
+    """Share of the capacity built and brought online during `year` (the initial stock has
+    online == built) that is located at western hubs."""
+    def measure(t: Tables) -> float:
+        dc = t["datacenters"]
+        dc = dc[(dc["year"] == year) & (dc["status"] == "operating")
+                & (dc["online"] // 12 == year) & (dc["online"] > dc["built"])]
+        cap = dc["capacity_mw_general"] + dc["capacity_mw_intelligent"]
+        return float(cap[dc["node"].isin(WEST_HUBS)].sum() / max(cap.sum(), 1e-9))
+    return measure
+
+
+def twh(year: int) -> Callable[[Tables], float]:
+    return lambda t: float(t["national"].loc[t["national"]["year"] == year, "twh"].sum())
+
+
+def unserved_share(year: int) -> Callable[[Tables], float]:
+    def measure(t: Tables) -> float:
+        nat = t["national"][t["national"]["year"] == year]
+        return float(nat["unserved_mw"].sum() / nat["demand_mw"].sum())
+    return measure
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("racks in use end-2022 (m)", "6.5", "MIIT [A]", 6.2, 6.8, racks_m(2022)),
+    Target("racks in use end-2023 (m)", "8.1", "MIIT [A]", 7.7, 8.5, racks_m(2023)),
+    Target("utilisation national 2021", "~0.55", "CAICT [A]", 0.52, 0.58, initial_utilisation),
+    Target("utilisation east hubs 2021", "0.65-0.68", "CAICT/CDCC [B]", 0.62, 0.71,
+           group_utilisation(EAST_HUBS, None)),
+    Target("utilisation north-west hubs 2021", "~0.34", "CAICT/CDCC [B]", 0.29, 0.39,
+           group_utilisation(NORTHWEST_HUBS, None)),
+    Target("utilisation south-west hubs 2021", "~0.41", "CAICT/CDCC [B]", 0.36, 0.46,
+           group_utilisation(SOUTHWEST_HUBS, None)),
+    Target("utilisation national 2022", "~0.55", "CAICT [A]", 0.50, 0.60,
+           national_utilisation(2022)),
+    Target("utilisation east hubs 2022", "0.65-0.68", "CAICT/CDCC [B]", 0.60, 0.72,
+           group_utilisation(EAST_HUBS, 2022)),
+    Target("utilisation north-west hubs 2022", "~0.34", "CAICT/CDCC [B]", 0.26, 0.45,
+           group_utilisation(NORTHWEST_HUBS, 2022)),
+    Target("utilisation south-west hubs 2022", "~0.41", "CAICT/CDCC [B]", 0.33, 0.50,
+           group_utilisation(SOUTHWEST_HUBS, 2022)),
+    Target("utilisation western hubs 2023 (glut)", "0.30-0.45", "press reports 2021-23 [B]",
+           0.28, 0.50, group_utilisation(WEST_HUBS, 2023)),
+    Target("average PUE 2021", "1.49", "CAICT [B]", 1.46, 1.52, initial_pue),
+    Target("PUE change 2021->2023", "falling slowly", "CAICT/MIIT [B]", -0.10, -0.005,
+           pue_change_2021_2023),
+    Target("rack share BTH end-2023", "0.215", "CAICT [B]", 0.195, 0.235,
+           rack_share(("beijing_tianjin_hebei",), 2023)),
+    Target("rack share YRD end-2023", "0.245", "CAICT [B]", 0.225, 0.265,
+           rack_share(("yangtze_delta",), 2023)),
+    Target("rack share other six hubs end-2023", "0.255", "CAICT [B]", 0.23, 0.28,
+           rack_share(OTHER_SIX_HUBS, 2023)),
+    Target("compute end-2022 (EFLOPS)", "180", "MIIT [A]", 166, 194, eflops("eflops", 2022)),
+    Target("intelligent compute end-2022 (EFLOPS)", "41", "MIIT [A]", 36, 46,
+           eflops("eflops_intelligent", 2022)),
+    Target("compute end-2023 (EFLOPS)", "230", "MIIT [A]", 212, 248, eflops("eflops", 2023)),
+    Target("western hubs' share of new racks 2022", "> 0.45", "NDRC [A]", 0.45, 1.0,
+           west_hub_new_rack_share(2022)),
+    Target("DC electricity 2023 (TWh, racks-in-use basis)", "100-150", "CAICT/IEA [B]",
+           100, 150, twh(2023)),
+    Target("unserved share of demand 2023", "small", "model sanity [C]", 0.0, 0.02,
+           unserved_share(2023)),
+)
+
+
+def run_seeds(seeds: Sequence[int], end: str = SHORT_END, overrides: Sequence[str] = ()
+              ) -> list[Tables]:
+    """Tables of the scenario run once per seed (quiet, nothing written)."""
+    out = []
+    for seed in seeds:
+        cfg = compose_config([*overrides, f"run.seed={seed}", f"run.end={end}", "run.quiet=true"])
+        out.append(simulate(cfg).tables)
+    return out
+
+
+def measure_all(runs: Sequence[Tables]) -> pd.DataFrame:
+    """One row per target: model median and range across runs, tolerance, pass/fail."""
+    rows = []
+    for tg in TARGETS:
+        values = np.array([tg.measure(t) for t in runs])
+        median = float(np.median(values))
+        rows.append({"target_name": tg.name, "target": tg.target, "source": tg.source,
+                     "model_median": median, "model_min": float(values.min()),
+                     "model_max": float(values.max()), "tolerance": tg.tolerance,
+                     "low": tg.low, "high": tg.high,
+                     "pass": bool(tg.low <= median <= tg.high)})
+    return pd.DataFrame(rows)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Human-readable validation table."""
+    def num(x: float) -> str:
+        return f"{x:.3f}" if abs(x) < 10 else f"{x:.1f}"
+    shown = pd.DataFrame({
+        "target": table["target_name"] + " = " + table["target"],
+        "source": table["source"],
+        "model median": table["model_median"].map(num),
+        "range across seeds": table["model_min"].map(num) + " - " + table["model_max"].map(num),
+        "tolerance": table["tolerance"],
+        "result": np.where(table["pass"], "pass", "FAIL"),
+    })
+    return shown.to_string(index=False)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="validate", description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--end", default=SHORT_END, help="last month YYYY-MM (>= 2023-12)")
+    p.add_argument("--out", default=str(ROOT / "outputs" / "validate" / "validate.csv"))
+    p.add_argument("overrides", nargs="*", help="Hydra overrides")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        runs = run_seeds(args.seeds, args.end, args.overrides)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    table = measure_all(runs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(out)
+    print(f"Validation of the default run against DESIGN §8, seeds {args.seeds}:\n")
+    print(format_table(table))
+    failed = int((~table["pass"]).sum())
+    print(f"\n{len(table) - failed}/{len(table)} rows pass; table written to {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
