@@ -1,0 +1,239 @@
+"""Model speed, side by side in one process (DESIGN §11): `make bench [ARGS="--quick"]`.
+
+Prints
+- the default run (5,000 enterprises, 2022-01..2035-12): wall time and peak memory (max RSS of
+  a fresh interpreter that composes, runs and tabulates);
+- agent-steps per second of the model vs a plain Mesa `AgentSet.shuffle_do` model with the
+  same number of agents doing trivial work (the framework's own floor);
+- vectorised vs per-agent reference placement on a real month's market (the inputs the model
+  passes to the market in January 2026), asserting identical placements;
+- scaling: run time at 1k / 5k / 20k / 50k enterprises and at 2x / 4x data centers, with the
+  fitted exponents (log-log least squares);
+- where the time goes: the top functions of a profile of the default run (CPU seconds).
+Targets: default run <= 5 s, peak memory <= 400 MB, ratio >= 20x, exponents ~1, 50k <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mesa
+import numpy as np
+
+from model import market
+from model.model import EDWCModel
+from model.run import compose_config, simulate
+from model.schema import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURE_MONTH = "2026-01"
+DEFAULT_ENTERPRISES = 5000
+
+CHILD = """
+import json, resource, sys, time
+from model.run import compose_config, simulate
+cfg = compose_config(json.loads(sys.argv[1]))
+t0 = time.perf_counter()
+result = simulate(cfg)
+wall = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"wall_s": wall, "peak_mb": peak, "dcs": result.manifest["datacenters_built"]}))
+"""
+
+
+@dataclass
+class Timed:
+    wall_s: float
+    peak_mb: float
+    dcs: int
+
+
+def run_fresh(overrides: list[str]) -> Timed:
+    """Run one config in a fresh interpreter: wall time of `simulate`, s; max RSS, MB."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], cwd=ROOT,
+                         env=env, check=True, capture_output=True, text=True)
+    return Timed(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# ---------------------------------------------------------------- framework floor
+
+class Idle(mesa.Agent):
+    """An agent whose step is trivial work."""
+
+    def __init__(self, model: mesa.Model) -> None:
+        super().__init__(model)
+        self.count = 0
+
+    def step(self) -> None:
+        self.count += 1
+
+
+class IdleModel(mesa.Model):
+    """A plain Mesa model: every agent steps once a month in random order."""
+
+    def __init__(self, n_agents: int) -> None:
+        super().__init__(rng=1)
+        Idle.create_agents(self, n_agents)
+
+    def step(self) -> None:
+        self.agents.shuffle_do("step")
+
+
+def mesa_floor(n_agents: int, months: int) -> float:
+    """Agent-steps per second of the plain Mesa model."""
+    model = IdleModel(n_agents)
+    t0 = time.perf_counter()
+    for _ in range(months):
+        model.step()
+    return n_agents * months / (time.perf_counter() - t0)
+
+
+def numpy_floor(n: int = 1_000_000, repeats: int = 20) -> float:
+    """Element updates per second of one numpy pass (x += 1), the vectorised ceiling."""
+    x = np.zeros(n)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        x += 1.0
+    return n * repeats / (time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- placement ratio
+
+def capture_market(overrides: list[str], month: str = CAPTURE_MONTH) -> tuple:
+    """Run the model up to `month` and return that month's market inputs."""
+    config = validate(compose_config([*overrides, f"run.end={month}"]))
+    model = EDWCModel(config)
+    captured: list[tuple] = []
+
+    def recording_place(*args):
+        captured.append(args)
+        return market.place(*args)
+
+    model.place_load = recording_place
+    model.run()
+    return captured[-1]
+
+
+def best_of(fn, args: tuple, repeats: int) -> tuple[float, object]:
+    """Fastest of `repeats` calls, s, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn(*args)
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def placement_ratio(overrides: list[str]) -> dict:
+    args = capture_market(overrides)
+    fast_s, fast = best_of(market.place, args, 20)
+    slow_s, slow = best_of(market.place_reference, args, 1)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    return {"choosers": len(args[0]), "pools": len(args[1].node), "fast_s": fast_s,
+            "slow_s": slow_s, "ratio": slow_s / fast_s,
+            "placed": int((fast[0] >= 0).sum())}
+
+
+# ---------------------------------------------------------------- profile
+
+def profile_summary(overrides: list[str], top: int) -> tuple[float, list[tuple]]:
+    """CPU seconds of the run under cProfile and the top functions by own time."""
+    cfg = compose_config(overrides)
+    prof = cProfile.Profile(time.process_time)
+    prof.runcall(simulate, cfg)
+    stats = pstats.Stats(prof)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    out = []
+    for (path, line, name), (_, ncalls, own, cum, _) in rows:
+        where = f"{Path(path).name}:{line}" if line else path
+        out.append((f"{name} ({where})", ncalls, own, cum))
+    return stats.total_tt, out
+
+
+# ---------------------------------------------------------------- report
+
+def fit_exponent(x: list[float], y: list[float]) -> float:
+    """Slope of log y on log x."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="short horizon (to 2025-12), sizes 1k/2k/5k, no 50k run")
+    ap.add_argument("--top", type=int, default=12, help="functions in the profile summary")
+    args = ap.parse_args(argv)
+    end = "2025-12" if args.quick else "2035-12"
+    base = [f"run.end={end}"]
+    sizes = [1000, 2000, 5000] if args.quick else [1000, 5000, 20000, 50000]
+    dc_default = int(compose_config([]).supply.n_datacenters)
+    print(f"EDWC benchmark: Python {platform.python_version()}, numpy {np.__version__}, "
+          f"mesa {mesa.__version__}, {os.cpu_count()} cores; horizon 2022-01..{end}")
+
+    print("\n1. Default run (fresh interpreter)")
+    default = run_fresh(base)
+    months = len(range(0, (int(end[:4]) - 2022) * 12 + int(end[5:])))
+    print(f"   wall {default.wall_s:6.2f} s   (target <= 5 s)     "
+          f"peak memory {default.peak_mb:6.0f} MB (target <= 400 MB)")
+
+    print("\n2. Agent-steps per second")
+    agents = DEFAULT_ENTERPRISES + default.dcs + 2 * 12 + 1
+    model_rate = agents * months / default.wall_s
+    floor = mesa_floor(agents, min(months, 48))
+    print(f"   model        {model_rate / 1e6:8.2f} M/s  ({agents:,} agents x {months} months)")
+    print(f"   Mesa floor   {floor / 1e6:8.2f} M/s  (AgentSet.shuffle_do, trivial step)")
+    print(f"   numpy pass   {numpy_floor() / 1e6:8.0f} M/s  (x += 1 over 1 M floats)")
+    print(f"   model / Mesa floor: {model_rate / floor:.1f}x")
+
+    print(f"\n3. Placement, vectorised vs per-agent reference ({CAPTURE_MONTH} market, "
+          "identical results asserted)")
+    r = placement_ratio([])
+    print(f"   {r['choosers']:,} choosers x {r['pools']} pools ({r['placed']:,} placed): "
+          f"vectorised {r['fast_s'] * 1e3:.1f} ms, reference {r['slow_s'] * 1e3:.0f} ms, "
+          f"ratio {r['ratio']:.0f}x (target >= 20x)")
+
+    print("\n4. Scaling (fresh interpreter per run)")
+    times = {}
+    for n in sizes:
+        t = default if n == DEFAULT_ENTERPRISES else run_fresh(
+            [*base, f"demand.n_enterprises={n}"])
+        times[n] = t
+        print(f"   {n:>6,} enterprises, {dc_default} DCs: {t.wall_s:7.2f} s, "
+              f"{t.peak_mb:5.0f} MB, {t.dcs:,} DCs built")
+    dcs = {1: default}
+    for mult in (2, 4):
+        t = run_fresh([*base, f"supply.n_datacenters={dc_default * mult}"])
+        dcs[mult] = t
+        print(f"   {DEFAULT_ENTERPRISES:>6,} enterprises, {dc_default * mult} DCs: "
+              f"{t.wall_s:7.2f} s, {t.peak_mb:5.0f} MB, {t.dcs:,} DCs built")
+    e_exp = fit_exponent(list(times), [t.wall_s for t in times.values()])
+    d_exp = fit_exponent([float(t.dcs) for t in dcs.values()], [t.wall_s for t in dcs.values()])
+    print(f"   exponent in enterprises {e_exp:.2f}, in data centers built {d_exp:.2f} "
+          "(target ~1 or below)")
+    if 50000 in times:
+        print(f"   50,000 enterprises: {times[50000].wall_s:.1f} s (target <= 60 s)")
+
+    print(f"\n5. Where the time goes (default run{', short horizon' if args.quick else ''}, "
+          "cProfile, CPU s)")
+    total, rows = profile_summary(base, args.top)
+    print(f"   total {total:.2f} s under the profiler")
+    print(f"   {'own s':>7} {'cum s':>7} {'calls':>8}  function")
+    for name, ncalls, own, cum in rows:
+        print(f"   {own:7.2f} {cum:7.2f} {ncalls:8d}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
