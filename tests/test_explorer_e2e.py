@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT = ROOT / "outputs" / "explorer" / "explorer-e2e.png"
+ARTIFACTS = ROOT / "outputs" / "explorer"          # screenshot, failure screenshot, server log
+SCREENSHOT = ARTIFACTS / "explorer-e2e.png"
 CHROMIUM = os.environ.get("EDWC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -62,10 +63,11 @@ def _wait_for_http(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def explorer_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def explorer_url() -> Iterator[str]:
     """The explorer served by ``python -m experiments.app`` on a free loopback port."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("explorer") / "server.log"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "experiments.app", "--port", str(port)],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
@@ -142,35 +144,44 @@ def test_lever_step_charts_update_and_reset_replays(explorer_url: str) -> None:
             page.on("requestfailed", lambda r: failed.append(r.url))
             page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
                     if r.status >= 400 else None)
-            page.goto(explorer_url)
-            page.get_by_role("button", name="Step").wait_for(timeout=45_000)
-            assert "East Data, West Computing" in page.inner_text("body")
-            first_month = re.search(r"\d{4}-\d{2}", _key_numbers(page)).group(0)
-            last_month = _months_later(first_month, 3)
-
-            _choose(page, "Carbon price", "200")
-            page.get_by_role("button", name="Reset").click()
-            page.get_by_text('carbon_price_rmb_per_t=[{from:"2022-01",value:200.0}]',
-                             exact=False).wait_for(timeout=30_000)
-
-            before = _chart_sources(page)
-            _step(page, 3)
-            _wait_for_month(page, last_month)
-            after = _chart_sources(page)
-            assert len(after) >= 5, "expected five chart images"
-            assert len(before) == len(after)
-            assert all(a != b for a, b in zip(before, after, strict=True)), \
-                "every chart should be redrawn after stepping"
-            first_run = _key_numbers(page)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-
-            page.get_by_role("button", name="Reset").click()
-            _wait_for_month(page, first_month)
-            _step(page, 3)
-            _wait_for_month(page, last_month)
-            assert _key_numbers(page) == first_run, "Reset with the same seed must replay"
+            try:
+                _drive(page, explorer_url)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "explorer-e2e-failure.png"), full_page=True)
+                raise
         finally:
             browser.close()
     assert not offsite, f"page loaded from outside the machine: {offsite[:5]}"
     assert not failed, f"failed requests: {failed[:5]}"
+
+
+def _drive(page, explorer_url: str) -> None:
+    """Load the page, change a lever, step, check the charts, reset and replay."""
+    page.goto(explorer_url)
+    page.get_by_role("button", name="Step").wait_for(timeout=45_000)
+    assert "East Data, West Computing" in page.inner_text("body")
+    first_month = re.search(r"\d{4}-\d{2}", _key_numbers(page)).group(0)
+    last_month = _months_later(first_month, 2)
+
+    _choose(page, "Carbon price", "200")
+    page.get_by_role("button", name="Reset").click()
+    page.get_by_text('carbon_price_rmb_per_t=[{from:"2022-01",value:200.0}]',
+                     exact=False).wait_for(timeout=30_000)
+
+    before = _chart_sources(page)
+    _step(page, 2)
+    _wait_for_month(page, last_month)
+    after = _chart_sources(page)
+    assert len(after) >= 5, "expected five chart images"
+    assert len(before) == len(after)
+    assert all(a != b for a, b in zip(before, after, strict=True)), \
+        "every chart should be redrawn after stepping"
+    first_run = _key_numbers(page)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.get_by_role("button", name="Reset").click()
+    _wait_for_month(page, first_month)
+    _step(page, 2)
+    _wait_for_month(page, last_month)
+    assert _key_numbers(page) == first_run, "Reset with the same seed must replay"
