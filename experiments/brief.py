@@ -561,7 +561,9 @@ def build_brief(data: BriefData, out: str | Path, cfg: DictConfig | None = None,
     style = F.FigureStyle.from_config(OmegaConf.to_container(cfg.figures, resolve=True))
     style.apply()
     say = print if progress else (lambda *a, **k: None)
-    numbers = key_numbers(data.national, list(cfg.brief.years), style.quantiles)
+    have = set(data.national["year"].unique())
+    years = [y for y in cfg.brief.years if y in have] or [int(max(have))]
+    numbers = key_numbers(data.national, years, style.quantiles)
     numbers.to_csv(out / "key_numbers.csv", index=False)
     record = write_provenance(data, out, cfg)
     pdf = PdfPages(out / "brief.pdf") if cfg.brief.pdf else None

@@ -369,7 +369,7 @@ def sweep_heatmap(national: pd.DataFrame, style: FigureStyle, levers: Sequence[s
 def _lever_label(name: str) -> str:
     """A swept key as an axis label; rates and discounts are shares (0–1)."""
     short = name.split(".")[-1] if "." in name else name
-    unit = " (share, 0–1)" if any(w in name for w in ("rate", "discount", "share")) else ""
+    unit = " (share, 0–1)" if any(w in name for w in ("rate", "discount", "share")) else " (-)"
     if name.endswith(".gw"):
         unit = " (GW)"
     elif "route_factor" in name:
