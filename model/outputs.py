@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-TABLES = ("national", "node", "flows", "datacenters", "enterprises")
+TABLES = ("national", "node", "flows", "lines", "datacenters", "enterprises")
 
 
 def write_run(result, out_dir: str | os.PathLike) -> Path:
@@ -19,8 +19,12 @@ def write_run(result, out_dir: str | os.PathLike) -> Path:
 
     Files go to a temporary sibling folder first, which replaces `out_dir` by rename only
     once every file is complete; a killed write leaves no folder that looks complete.
+    An existing `out_dir` is replaced only if it is empty or a previous run folder.
     """
     out = Path(out_dir)
+    if out.is_file() or (out.is_dir() and any(out.iterdir())
+                         and not (out / "manifest.json").is_file()):
+        raise FileExistsError(f"{out} exists and is not a run folder; refusing to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from model.model import EDWCModel
 from model.outputs import summary_table, write_run
-from model.schema import ConfigError, ModelConfig, to_container, validate
+from model.schema import ConfigError, ModelConfig, Run, to_container, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -112,10 +112,23 @@ def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
     return RunResult(model.recorder.tables(), manifest, to_container(cfg))
 
 
-def resolve_out_dir(out_dir: str) -> Path:
-    """Run folders live under the project root unless an absolute path is given."""
-    path = Path(out_dir)
-    return path if path.is_absolute() else ROOT / path
+def resolve_out_dir(run: Run) -> Path:
+    """The run folder: `run.out_dir` taken from the project root. It must lie inside the
+    project unless `run.allow_outside_root` is true, and may replace an existing folder only
+    if that folder is empty or a previous run (has a manifest.json)."""
+    path = Path(run.out_dir)
+    path = (path if path.is_absolute() else ROOT / path).resolve()
+    if path == ROOT or path in ROOT.parents:
+        raise ConfigError("run.out_dir", run.out_dir, "would replace the project folder itself")
+    if ROOT not in path.parents and not run.allow_outside_root:
+        raise ConfigError("run.out_dir", run.out_dir,
+                          f"is outside the project folder {ROOT}; set "
+                          "run.allow_outside_root=true to write there")
+    if path.is_file() or (path.is_dir() and any(path.iterdir())
+                          and not (path / "manifest.json").is_file()):
+        raise ConfigError("run.out_dir", run.out_dir,
+                          "exists and is not a run folder; refusing to replace it")
+    return path
 
 
 def print_summary(result: RunResult, out: Path) -> None:
@@ -127,16 +140,26 @@ def print_summary(result: RunResult, out: Path) -> None:
     print(f"\nTables, config and manifest written to {out}")
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
+def run_command(cfg: DictConfig) -> int:
+    """The command's work for a composed config: check, run, write, summarise. Returns the
+    exit code: 0, or 2 after printing the one-line ConfigError (nothing written)."""
     try:
+        out = resolve_out_dir(validate(cfg).run)
         result = simulate(cfg, progress=not cfg.run.quiet)
     except ConfigError as err:
         print(err, file=sys.stderr)
-        sys.exit(2)
-    out = write_run(result, resolve_out_dir(result.config["run"]["out_dir"]))
+        return 2
+    out = write_run(result, out)
     if not cfg.run.quiet:
         print_summary(result, out)
+    return 0
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    code = run_command(cfg)
+    if code:
+        sys.exit(code)
 
 
 def main() -> None:

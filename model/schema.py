@@ -312,6 +312,7 @@ class Supply:
     rack_target_follow: float
     state_exempt_from_floor: bool
     voluntary_green_share: float
+    voluntary_green_growth: float
     initial_pipeline: tuple[tuple[int, float, tuple[float, ...]], ...]   # (year, MW, node shares)
 
 
@@ -626,6 +627,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         state_exempt_from_floor=_bool(_get(s, "state_exempt_from_floor", k),
                                       "supply.state_exempt_from_floor"),
         voluntary_green_share=f("voluntary_green_share", 0, 1),
+        voluntary_green_growth=f("voluntary_green_growth", 0, 1),
         initial_pipeline=_pipeline(s.get("initial_pipeline") or [], names),
     )
 
@@ -704,6 +706,29 @@ def _merge(base: Mapping, over: Mapping) -> dict:
     return out
 
 
+def _local(name: str, raw: Mapping, key: str) -> Local:
+    """One node's local policy (defaults merged with the node's own settings)."""
+    for field in raw:
+        if field not in {"voucher", "power_discount", "capex_subsidy", "rack_target",
+                         "target_utilisation", "adapt_step"}:
+            raise ConfigError(f"{key}.{field}", raw[field], "unknown field")
+    targets = []
+    for year, racks in _mapping(raw.get("rack_target") or {}, f"{key}.rack_target").items():
+        y = _int(int(year) if isinstance(year, str) and year.isdigit() else year,
+                 f"{key}.rack_target", 1900, 2200)
+        targets.append((y, _finite(racks, f"{key}.rack_target.{year}")))
+    return Local(
+        node=name,
+        voucher=_instrument(_get(raw, "voucher", key), f"{key}.voucher", with_scope=True),
+        power_discount=_instrument(_get(raw, "power_discount", key), f"{key}.power_discount"),
+        capex_subsidy=_instrument(_get(raw, "capex_subsidy", key), f"{key}.capex_subsidy"),
+        rack_target=tuple(sorted(targets)),
+        target_utilisation=_share(_get(raw, "target_utilisation", key),
+                                  f"{key}.target_utilisation"),
+        adapt_step=_share(_get(raw, "adapt_step", key), f"{key}.adapt_step"),
+    )
+
+
 def _policy(p: Mapping, names: Sequence[str]) -> Policy:
     _known(p, "policy", {"national", "local"})
     n = _mapping(_get(p, "national", "policy"), "policy.national")
@@ -746,29 +771,12 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
         if name not in names:
             raise ConfigError(f"policy.local.nodes.{name}", name,
                               "unknown node (not in geography.nodes)")
+    _local(names[0], defaults, "policy.local.defaults")   # defaults must be valid alone
     locals_ = []
     for name in names:
         raw = _merge(defaults, _mapping(per_node.get(name) or {}, f"policy.local.nodes.{name}"))
         key = f"policy.local.nodes.{name}" if name in per_node else "policy.local.defaults"
-        for field in raw:
-            if field not in {"voucher", "power_discount", "capex_subsidy", "rack_target",
-                             "target_utilisation", "adapt_step"}:
-                raise ConfigError(f"{key}.{field}", raw[field], "unknown field")
-        targets = []
-        for year, racks in _mapping(raw.get("rack_target") or {}, f"{key}.rack_target").items():
-            y = _int(int(year) if isinstance(year, str) and year.isdigit() else year,
-                     f"{key}.rack_target", 1900, 2200)
-            targets.append((y, _finite(racks, f"{key}.rack_target.{year}")))
-        locals_.append(Local(
-            node=name,
-            voucher=_instrument(_get(raw, "voucher", key), f"{key}.voucher", with_scope=True),
-            power_discount=_instrument(_get(raw, "power_discount", key), f"{key}.power_discount"),
-            capex_subsidy=_instrument(_get(raw, "capex_subsidy", key), f"{key}.capex_subsidy"),
-            rack_target=tuple(sorted(targets)),
-            target_utilisation=_share(_get(raw, "target_utilisation", key),
-                                      f"{key}.target_utilisation"),
-            adapt_step=_share(_get(raw, "adapt_step", key), f"{key}.adapt_step"),
-        ))
+        locals_.append(_local(name, raw, key))
     return Policy(national=national, local=tuple(locals_))
 
 
