@@ -90,17 +90,22 @@ def test_unknown_axis_key_is_refused_before_planning(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "needle"), [
-    ("sweep.seeds=[]", "sweep.seeds = []"),
-    ("design.kind=factorial", "design.kind = 'factorial'"),
     ("sweep.executor=ray", "sweep.executor = 'ray'"),
+    ("sweep.workers=0", "sweep.workers = 0"),
+    ("+sweep.speed=3", "sweep.speed = 3"),
 ])
-def test_cli_bad_input_exits_nonzero_with_one_line_and_writes_nothing(override, needle,
-                                                                       tmp_path):
+def test_bad_sweep_settings_are_refused_before_anything_is_written(override, needle, tmp_path):
+    with pytest.raises(SweepInputError, match=needle):
+        plan_from_overrides(["experiment=smoke", f"sweep.dir={tmp_path / 's'}", override])
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_bad_input_exits_nonzero_with_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.batch", "experiment=smoke", f"sweep.dir={out}",
-         override], cwd=ROOT, capture_output=True, text=True, timeout=60)
+         "sweep.seeds=[]"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
-    assert needle in proc.stderr
+    assert proc.stderr.strip() == (
+        "sweep error: sweep.seeds = []: expected a non-empty list of integers")
     assert not out.exists()

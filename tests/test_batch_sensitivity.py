@@ -33,7 +33,7 @@ def sweep_with(tmp_path: Path, kind: str, samples: int) -> Path:
     out = tmp_path / kind
     axes = "{demand.logit_scale_rmb:{low:0.0,high:1.0},supply.optimism:{low:0.0,high:1.0}}"
     plan = plan_from_overrides([
-        "experiment=smoke", f"sweep.dir={out}", "sweep.executor=serial", "sweep.seeds=[0,1,2]",
+        "experiment=smoke", f"sweep.dir={out}", "sweep.executor=serial", "sweep.seeds=[0,1]",
         "sweep.progress=false", f"design.kind={kind}", f"+design.samples={samples}",
         "~design.axes", f"+design.axes={axes}"], check=False)
     execute_plan(plan, runner=linear_model)
@@ -47,12 +47,12 @@ def test_sobol_indices_recover_the_linear_model_with_seed_spread(tmp_path):
     assert table.loc[("demand.logit_scale_rmb", "S1"), "mean"] == pytest.approx(16 / 17, abs=0.05)
     assert table.loc[("supply.optimism", "S1"), "mean"] == pytest.approx(1 / 17, abs=0.03)
     assert table.loc[("demand.logit_scale_rmb", "ST"), "mean"] == pytest.approx(16 / 17, abs=0.05)
-    assert (table["n_seeds"] == 3).all() and (table["std"] > 0).all()
+    assert (table["n_seeds"] == 2).all() and (table["std"] > 0).all()
     assert (table["min"] <= table["mean"]).all() and (table["mean"] <= table["max"]).all()
 
 
 def test_morris_ranks_the_stronger_parameter_first(tmp_path):
-    out = sweep_with(tmp_path, "morris", 10)
+    out = sweep_with(tmp_path, "morris", 6)
     table = sensitivity.sensitivity_table(out, [sensitivity.parse_output("west_share:2030")])
     mu_star = table[table["index"] == "mu_star"].set_index("parameter")["mean"]
     assert mu_star["demand.logit_scale_rmb"] == pytest.approx(0.4, rel=0.05)
