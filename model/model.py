@@ -192,8 +192,10 @@ class EDWCModel(mesa.Model):
         for g in self.grids:
             g.clear_imports()
         self.uhv = np.zeros(3)   # sent MWh, lost MWh, tariff RMB
-        for line in self.config.geography.lines:
+        self.line_flows = np.zeros((len(self.config.geography.lines), 3))   # per line, same
+        for k, line in enumerate(self.config.geography.lines):
             sent, lost, tariff_rmb = GridOperator.uhv_delivery(line, self.month)
+            self.line_flows[k] = (sent, lost, tariff_rmb)
             if sent > 0:
                 self.grids[self.map.index[line.sink]].receive(
                     sent - lost, line.ef, line.sending_price + line.tariff_rmb_per_kwh)
@@ -441,6 +443,7 @@ class EDWCModel(mesa.Model):
                     self.config.policy.national.pue_surcharge_rmb_per_kwh,
                     self._best_pue(int(f.node[row])), float(self.occupied_mw[row].sum()))
             self._follow_rack_targets(rules)
+            self._raise_voluntary_green()
         self._plan_capacity(rules)
 
     def expected_demand_growth(self) -> np.ndarray:
@@ -459,7 +462,8 @@ class EDWCModel(mesa.Model):
         f, s, rng, n = self.fleet, self.config.supply, self.rng, self.map.n
         lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
         growth = (1.0 + self.expected_demand_growth()) ** lag_years            # [type]
-        live = f.status != RETIRED
+        # capacity that retires before new projects could finish does not count as planned
+        live = (f.status != RETIRED) & (f.retire_month > self.month + lag_years * 12)
         planned = np.stack([np.bincount(f.node[live], weights=f.cap_mw[live, k], minlength=n)
                             for k in range(2)], axis=1)
         served = np.stack([np.bincount(f.node, weights=self.occupied_mw[:, k], minlength=n)
@@ -481,6 +485,19 @@ class EDWCModel(mesa.Model):
                 budget -= size
                 self._propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
                               use_npv=True, intelligent=float(ctype))
+
+    def _voluntary_green(self) -> float:
+        """Green-power share DCs buy without a mandate this year (customer demand) [C]."""
+        s = self.config.supply
+        return min(1.0, s.voluntary_green_share
+                   + s.voluntary_green_growth * max(self._years(), 0.0))
+
+    def _raise_voluntary_green(self) -> None:
+        """Each January operating DCs raise their green contracts to the voluntary level."""
+        f = self.fleet
+        f.green_target = np.where(f.status != RETIRED,
+                                  np.maximum(f.green_target, self._voluntary_green()),
+                                  f.green_target)
 
     def _best_pue(self, node: int) -> float:
         best = self.config.geography.nodes[node].best_pue
@@ -521,7 +538,7 @@ class EDWCModel(mesa.Model):
         capex_total = (capex_kw * type_mult + geo.land_rmb_per_kw) * size_mw * 1000
         subsidy_rate = self.local_govs[node].capex_rate(self.month)
         hub = bool(self.national.is_hub[node])
-        green = max(rules["green_mandate_new_hub"] if hub else 0.0, s.voluntary_green_share)
+        green = max(rules["green_mandate_new_hub"] if hub else 0.0, self._voluntary_green())
         if use_npv:
             kinds = self.config.supply.operator_kinds
             hurdle = kinds[kind].hurdle_rate

@@ -30,6 +30,7 @@ class Recorder:
         self.national: list[dict] = []
         self.node: list[dict[str, np.ndarray]] = []
         self.flows: list[np.ndarray] = []
+        self.lines: list[np.ndarray] = []
         self.dc_snapshots: list[dict] = []
         self.ent_snapshots: list[pd.DataFrame] = []
 
@@ -143,6 +144,7 @@ class Recorder:
             "uhv_sent_mwh": float(m.uhv[0]), "uhv_loss_mwh": float(m.uhv[1]),
             "uhv_tariff_rmb": float(m.uhv[2]),
             "network_cost_rmb": network_cost,
+            "migrated_mw": float(load_mw[away].sum()),
             "mean_latency_ms_migrated": _ratio(float((latency * load_mw)[away].sum()),
                                                float(load_mw[away].sum())),
         })
@@ -174,6 +176,7 @@ class Recorder:
         })
         key = ((origin * n + serving) * 3 + SEG_CLASS[segs]) * 2 + SEG_TYPE[segs]
         self.flows.append(np.bincount(key, weights=load_mw, minlength=n * n * 6))
+        self.lines.append(m.line_flows.copy())
         if month == 11 or m.month == m.config.run.end:
             self._snapshot(year)
 
@@ -193,6 +196,28 @@ class Recorder:
         for k, (ct, lc) in enumerate(SEGMENTS):
             frame[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = t.demand_mw[:, k]
         self.ent_snapshots.append(frame)
+
+    def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
+        """One row per month x UHV line: energy sent, lost and delivered (MWh), transmission
+        tariff paid (RMB), delivered factor (kgCO2/kWh) and delivered cost (RMB/MWh: sending
+        price grossed up for losses + tariff) - the "moving watts" side of DESIGN §1 Q4."""
+        lines = self.model.config.geography.lines
+        flows = np.stack(self.lines) if self.lines else np.zeros((0, len(lines), 3))
+        k = len(lines)
+        sent, lost, tariff = (flows[:, :, i].ravel() for i in range(3))
+        on = sent > 0
+        price = np.tile([ln.sending_price for ln in lines], len(months))
+        loss = np.tile([ln.loss for ln in lines], len(months))
+        fee = np.tile([ln.tariff_rmb_per_kwh for ln in lines], len(months))
+        return pd.DataFrame({
+            "month": np.repeat(months, k), "line": np.tile([ln.name for ln in lines], len(months)),
+            "from": np.tile([ln.source for ln in lines], len(months)),
+            "to": np.tile([ln.sink for ln in lines], len(months)),
+            "sent_mwh": sent, "loss_mwh": lost, "delivered_mwh": sent - lost,
+            "tariff_rmb": tariff,
+            "delivered_ef": np.where(on, np.tile([ln.ef for ln in lines], len(months)), 0.0),
+            "delivered_cost_rmb_per_mwh": np.where(on, (price / (1.0 - loss) + fee) * 1000.0,
+                                                   0.0)})
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """All records as tidy DataFrames (docs/outputs.md)."""
@@ -217,5 +242,6 @@ class Recorder:
             "latency_class": np.asarray(LATENCY_CLASSES)[lclass],
             "compute_type": np.asarray(COMPUTE_TYPES)[ctype], "mw": flows[mi, key]})
         return {"national": national, "node": node, "flows": flow,
+                "lines": self._lines_table(months),
                 "datacenters": pd.DataFrame(self.dc_snapshots),
                 "enterprises": pd.concat(self.ent_snapshots, ignore_index=True)}
