@@ -226,9 +226,11 @@ def load_sweep_folder(folder: Path) -> BriefData:
     if sens.is_file():
         data.sensitivity = pd.read_csv(sens)
     elif (sweep.manifest.get("design") or {}).get("kind") in ("sobol", "morris"):
+        last = int(data.national["year"].max())
+        outputs = [parse_output(t) for t in DEFAULT_OUTPUTS]
+        outputs = [type(o)(o.column, min(o.year, last), o.agg) for o in outputs]
         try:
-            data.sensitivity = sensitivity_table(folder, [parse_output(t)
-                                                          for t in DEFAULT_OUTPUTS])
+            data.sensitivity = sensitivity_table(folder, outputs)
         except ValueError as err:
             data.notes.append(f"sensitivity indices not computed: {str(err).splitlines()[0]}")
     return data
