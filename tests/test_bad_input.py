@@ -201,8 +201,6 @@ def test_unknown_key_without_plus_is_refused_by_hydra():
 
 CLI_CASES = [
     (["demand.sectors.finance.share=-0.1"], "demand.sectors.finance.share = -0.1"),
-    (["run.start=2022-13"], "run.start = '2022-13'"),
-    (["policy.national.hubs=[nowhere]"], "policy.national.hubs = 'nowhere'"),
     (["+demand._target_=os.system"], "demand._target_ = 'os.system'"),
     (["demand.n_enterprises=200000000"], "demand.n_enterprises = 200000000: needs ~"),
 ]
@@ -235,10 +233,7 @@ def test_sweep_command_line_refuses_bad_designs_and_values(tmp_path):
     one line naming the key and value, no sweep folder."""
     cases = [
         (["sweep.seeds=[]"], "sweep.seeds = []"),
-        (["design.kind=spiral"], "design.kind = "),
-        (["design.axes={supply.optimism: []}"], "design.axes.supply.optimism = []"),
-        (["sweep.seeds=[1,1]"], "sweep.seeds = [1, 1]"),
-        (["sweep.executor=gpu"], "sweep.executor = 'gpu'"),
+        (["design.kind=spiral"], "design.kind = 'spiral'"),
         (["demand.sectors.finance.share=-0.1"], "demand.sectors.finance.share = -0.1"),
     ]
     procs = [(_spawn(["-m", "experiments.batch", "experiment=smoke", "sweep.progress=false",
