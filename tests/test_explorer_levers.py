@@ -157,3 +157,13 @@ def test_every_view_renders_for_a_fresh_and_a_stepped_model(explorer_model_class
         view(model)
     assert model.nodes_now()["node"].tolist() == [n.name for n in model.config.geography.nodes]
     assert model.command().endswith("model.run scenario=edwc run.seed=1")
+
+
+def test_play_stops_at_the_end_of_the_run(explorer_model_class) -> None:
+    model = explorer_model_class(seed=1)
+    assert model.running
+    model.month = model.config.run.end - 1
+    model.step()
+    assert model.month == model.config.run.end and not model.running
+    model.step()
+    assert model.month == model.config.run.end
