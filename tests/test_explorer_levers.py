@@ -130,37 +130,39 @@ def test_figures_draw_from_records() -> None:
 
 
 @pytest.fixture(scope="module")
-def explorer_model_class():
+def two_runs():
+    """Two explorer models built with the same levers and seed, each stepped three months."""
     from experiments.app import ExplorerModel
-    return ExplorerModel
 
-
-def test_reset_with_the_same_seed_replays_the_run(explorer_model_class) -> None:
     runs = []
     for _ in range(2):
-        model = explorer_model_class(scenario="edwc", carbon_price="100", seed="7")
+        model = ExplorerModel(scenario="edwc", carbon_price="100", seed="7")
         for _ in range(3):
             model.step()
-        runs.append(model.national_table())
-    assert runs[0]["month"].dt.strftime("%Y-%m").tolist() == [
+        runs.append(model)
+    return runs
+
+
+def test_reset_with_the_same_seed_replays_the_run(two_runs) -> None:
+    first, second = (model.national_table() for model in two_runs)
+    assert first["month"].dt.strftime("%Y-%m").tolist() == [
         "2022-01", "2022-02", "2022-03", "2022-04"]
-    assert_frame_equal(runs[0], runs[1])
-    assert "'policy.national.carbon_price_rmb_per_t=" in model.command()
+    assert_frame_equal(first, second)
+    assert "'policy.national.carbon_price_rmb_per_t=" in two_runs[0].command()
+    assert two_runs[0].command().startswith(
+        ".venv/bin/python -m model.run scenario=edwc run.seed=7 ")
 
 
-def test_every_view_renders_for_a_fresh_and_a_stepped_model(explorer_model_class) -> None:
-    model = explorer_model_class(seed=1)
-    for view in VIEWS:
-        view(model)
-    model.step()
+def test_every_view_renders_from_a_running_model(two_runs) -> None:
+    model = two_runs[0]
     for view in VIEWS:
         view(model)
     assert model.nodes_now()["node"].tolist() == [n.name for n in model.config.geography.nodes]
-    assert model.command().endswith("model.run scenario=edwc run.seed=1")
+    assert model.flows_now()["mw"].sum() > 0
 
 
-def test_play_stops_at_the_end_of_the_run(explorer_model_class) -> None:
-    model = explorer_model_class(seed=1)
+def test_play_stops_at_the_end_of_the_run(two_runs) -> None:
+    model = two_runs[1]
     assert model.running
     model.month = model.config.run.end - 1
     model.step()
