@@ -4,8 +4,10 @@ them from a sweep or a folder of runs) and returning a matplotlib Figure.
 
 Every figure has a companion ``<name>_data`` function returning the tidy table of the numbers
 it draws (the brief writes it as CSV). Uncertainty is shown as the median and a percentile band
-across runs (seeds, and design points when a sweep varies levers) — ``errorbar=("pi", 90)`` in
-seaborn, never bootstrap. Styles and sizes come from ``conf/figures/`` (:class:`FigureStyle`).
+across runs (seeds, and design points when a sweep varies levers) — percentile intervals, never
+bootstrap: seaborn ``errorbar=("pi", 90)`` for yearly series, and the same percentiles
+pre-aggregated in one groupby for monthly series (fast over 100s of runs × 168 months). Styles
+and sizes come from ``conf/figures/`` (:class:`FigureStyle`).
 """
 
 from __future__ import annotations
@@ -169,14 +171,20 @@ def west_share_data(national: pd.DataFrame, style: FigureStyle | None = None,
 
 def _share_lines(ax: plt.Axes, national: pd.DataFrame, column: str, style: FigureStyle,
                  scenarios: Sequence[str]) -> None:
-    plot = national[["scenario", "month"]].assign(share=100 * national[column])
-    sns.lineplot(plot, x="month", y="share", hue="scenario", style="scenario",
-                 hue_order=scenarios, style_order=scenarios, palette=style.colors(scenarios),
-                 dashes=style.dashes(scenarios), estimator="median",
-                 errorbar=style.errorbar, ax=ax, linewidth=1.6)
+    """Median line and percentile band per scenario, drawn from the pre-aggregated table
+    (the same numbers as the CSV; one vectorised groupby instead of a per-month apply)."""
+    data = west_share_data(national, style, [column])
+    colors, dashes = style.colors(scenarios), style.dashes(scenarios)
+    for scn in scenarios:
+        s = data[data["scenario"] == scn].sort_values("month")
+        line, = ax.plot(s["month"], s["median"], color=colors[scn], lw=1.6, label=scn)
+        if dashes[scn]:
+            line.set_dashes(dashes[scn])
+        ax.fill_between(s["month"], s["p05"], s["p95"], color=colors[scn], alpha=0.2, lw=0)
     ax.set_xlabel("month")
     ax.set_ylabel("west share of served load (%)")
     ax.set_ylim(bottom=0)
+    ax.legend()
 
 
 def west_share(national: pd.DataFrame, style: FigureStyle) -> Figure:
@@ -187,7 +195,7 @@ def west_share(national: pd.DataFrame, style: FigureStyle) -> Figure:
     _share_lines(ax, national, "west_share", style, scenarios)
     _legend_below(fig, ax)
     lo, hi = style.band
-    return _finish(fig, f"Load served in western hubs (median, {lo:g}–{hi:g} % band across "
+    return _finish(fig, f"Load served in the west (median, {lo:g}–{hi:g} % band across "
                         f"runs)")
 
 
@@ -654,7 +662,7 @@ def sensitivity(table: pd.DataFrame, style: FigureStyle) -> Figure:
         ax.set_xlabel(f"index {unit}")
     _legend_below(fig, axes[0][0], ncol=len(indices), title="index")
     n = int(data["n_seeds"].max()) if "n_seeds" in data else 0
-    return _finish(fig, f"Sensitivity: mean across {n} seeds, whiskers min–max")
+    return _finish(fig, f"Sensitivity: mean across {n} seeds, whiskers min–max", legend_rows=1.6)
 
 
 # ---------------------------------------------------------------- schematic map
