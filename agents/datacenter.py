@@ -43,19 +43,33 @@ class Fleet:
         self.fpw = np.zeros((0, 2))      # GFLOPS per W by compute type (vintage)
         self.price = np.zeros((0, 2))    # RMB/kW-month by compute type
         self.agents: list[DataCenter] = []
+        self._stores: dict[str, np.ndarray] = {}   # backing arrays of the columns (see _append)
 
     def add(self, model: mesa.Model, **values) -> DataCenter:
         """Append a data center row and its agent; `values` holds every column."""
         for f in self.FIELDS_F + self.FIELDS_I:
-            arr = getattr(self, f)
-            setattr(self, f, np.append(arr, values.get(f, 0)).astype(arr.dtype))
-        self.cap_mw = np.vstack([self.cap_mw, values["cap_mw"]])
-        self.fpw = np.vstack([self.fpw, values["fpw"]])
-        self.price = np.vstack([self.price, np.zeros(2)])
+            self._append(f, values.get(f, 0))
+        self._append("cap_mw", values["cap_mw"])
+        self._append("fpw", values["fpw"])
+        self._append("price", np.zeros(2))
         agent = DataCenter(model, self.n)
         self.agents.append(agent)
         self.n += 1
         return agent
+
+    def _append(self, field: str, value: float | np.ndarray) -> None:
+        """Set column `field` to its rows plus `value`. A column is a view of the first rows of
+        a backing array that doubles when full, so appending is amortised O(1); a column that
+        was replaced by a new array is copied into a new backing array first."""
+        column = getattr(self, field)
+        store = self._stores.get(field)
+        if (store is None or column.base is not store or len(store) <= self.n
+                or column.ctypes.data != store.ctypes.data):
+            store = np.empty((max(64, 2 * self.n),) + column.shape[1:], dtype=column.dtype)
+            store[: self.n] = column
+            self._stores[field] = store
+        store[self.n] = value
+        setattr(self, field, store[: self.n + 1])
 
     @property
     def operating(self) -> np.ndarray:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ROUNDS = 6  # clearing rounds per month; later rounds only see pools not yet tried
+BLOCK = 1 << 15  # cells of the [chooser, pool] cost matrix handled at once (256 kB of floats)
 
 
 @dataclass
@@ -88,25 +89,41 @@ def cost_tables(p: Pools, t: Terms) -> tuple[np.ndarray, ...]:
     return base, transfer, risk, green, reach
 
 
-def generalised_cost(c: Choosers, p: Pools, t: Terms) -> tuple[np.ndarray, np.ndarray]:
-    """Cost [chooser, pool] in RMB/kW-month and the feasibility mask."""
-    base, transfer, risk, green, reach = cost_tables(p, t)
-    n_classes = base.shape[1]
-    hc = c.home * n_classes + c.lclass
-    cost = (base.reshape(-1, base.shape[2])[hc]
-            + c.intensity[:, None] * transfer[c.home]
-            + c.risk[:, None] * risk[c.home]
-            - c.green[:, None] * green[None, :])
+def generalised_cost(c: Choosers, p: Pools, t: Terms, tables: tuple | None = None
+                     ) -> np.ndarray:
+    """Cost [chooser, pool] in RMB/kW-month (feasible or not), summed in the order
+    base + transfer + risk - green (+ migration), in place in one array and one scratch array.
+    `tables`: `cost_tables(p, t)` if already computed."""
+    base, transfer, risk, green, _ = tables if tables is not None else cost_tables(p, t)
+    n_classes, n_pools = base.shape[1], base.shape[2]
+    cost = base.reshape(-1, n_pools)[c.home * n_classes + c.lclass]
+    term = transfer[c.home]
+    term *= c.intensity[:, None]
+    cost += term
+    term = risk[c.home]
+    term *= c.risk[:, None]
+    cost += term
+    np.multiply(c.green[:, None], green[None, :], out=term)
+    cost -= term
+    del term
     rows = np.flatnonzero(c.current >= 0)
     if rows.size:   # leaving the current pool costs the migration; staying costs nothing
         stay = cost[rows, c.current[rows]]
-        cost[rows] += t.migration
+        cost += np.where(c.current >= 0, t.migration, 0.0)[:, None]
         cost[rows, c.current[rows]] = stay
-    feasible = reach.reshape(-1, reach.shape[2])[hc] & (p.ctype[None, :] == c.ctype[:, None])
+    return cost
+
+
+def feasible_pools(c: Choosers, p: Pools, t: Terms, tables: tuple | None = None
+                   ) -> np.ndarray:
+    """[chooser, pool]: latency limit met, same compute type, home node if data-resident."""
+    reach = (tables if tables is not None else cost_tables(p, t))[4]
+    feasible = reach.reshape(-1, reach.shape[2])[c.home * reach.shape[1] + c.lclass]
+    feasible &= p.ctype[None, :] == c.ctype[:, None]
     resident = np.flatnonzero(c.resident)
     if resident.size:
         feasible[resident] &= p.node[None, :] == c.home[resident, None]
-    return cost, feasible
+    return feasible
 
 
 def place(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
@@ -147,25 +164,23 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
     if hopeful.size == 0:
         return assigned, free
     c, draws, priority = _subset(c, hopeful), draws[hopeful], priority[hopeful]
-    cost, feasible = generalised_cost(c, p, t)
+    tables = cost_tables(p, t)
+    n_ranks = int(priority.max()) + 1
+    feasible = feasible_pools(c, p, t, tables)
     active = np.arange(len(c))
     for r in range(ROUNDS):
-        if active.size == 0:
-            break
-        ok = feasible[active] & (free[None, :] >= c.load_w[active][:, None])
+        ok = free[None, :] >= c.load_w[active][:, None]
+        ok &= feasible if r == 0 else feasible[active]
         has = ok.any(axis=1)
-        active = active[has]
-        ok = ok[has]
+        if not has.all():
+            active, ok = active[has], ok[has]
         if active.size == 0:
             break
-        sub = np.where(ok, cost[active], np.inf)
-        best = sub.min(axis=1)
-        weight = np.exp(-c.beta[active][:, None] * (sub - best[:, None]))
-        cum = np.cumsum(weight, axis=1)
-        threshold = draws[active, r] * cum[:, -1]
-        choice = (cum > threshold[:, None]).argmax(axis=1)
+        choice = _draw(c if active.size == len(c) else _subset(c, active), p, t, tables, ok,
+                       draws[active, r])
+        del ok
         # clear: per pool, accept in priority order while the load fits
-        order = np.lexsort((priority[active], choice))
+        order = np.argsort(choice * n_ranks + priority[active], kind="stable")  # pool, rank
         ch, idx = choice[order], active[order]
         load = c.load_w[idx]
         csum = np.cumsum(load)
@@ -177,7 +192,29 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
         np.subtract.at(free, ch[accept], load[accept])
         feasible[idx[~accept], ch[~accept]] = False
         active = np.sort(idx[~accept])
+        if active.size == 0:
+            break
     return assigned, free
+
+
+def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, u: np.ndarray
+          ) -> np.ndarray:
+    """Each chooser's logit draw among its open pools `ok` [chooser, pool]: the first pool
+    whose cumulative weight exp(-beta (cost - best)) exceeds u x the total weight. Done in
+    blocks of about BLOCK cells, so that the temporaries stay in cache."""
+    choice = np.empty(len(c), dtype=np.int64)
+    step = max(1, BLOCK // ok.shape[1])
+    for lo in range(0, len(c), step):
+        rows = slice(lo, lo + step)
+        weight = generalised_cost(_subset(c, rows), p, t, tables)
+        np.putmask(weight, ~ok[rows], np.inf)
+        weight -= weight.min(axis=1)[:, None]
+        weight *= -c.beta[rows][:, None]
+        np.exp(weight, out=weight)
+        np.cumsum(weight, axis=1, out=weight)
+        threshold = u[rows] * weight[:, -1]
+        choice[rows] = (weight > threshold[:, None]).argmax(axis=1)
+    return choice
 
 
 def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray

@@ -228,7 +228,9 @@ class EDWCModel(mesa.Model):
         f = self.fleet
         for row in np.flatnonzero(f.status == BUILDING):
             f.agents[row].complete_construction(self.month)
-        retiring = [a for a in (f.agents[r] for r in np.flatnonzero(f.status == OPERATING))
+        due = (f.status == OPERATING) & ((f.retire_month <= self.month)
+                                          | (f.loss_months >= f.supply.exit_loss_months))
+        retiring = [a for a in (f.agents[r] for r in np.flatnonzero(due))
                     if a.should_retire(self.month)]
         if retiring:
             rows = np.array([a.row for a in retiring])
@@ -266,7 +268,8 @@ class EDWCModel(mesa.Model):
         if len(grow_idx):
             g_pool = t.pool[grow_idx[:, 0], grow_idx[:, 1]]
             g_load = delta[grow_idx[:, 0], grow_idx[:, 1]]
-            order = np.lexsort((rng.permutation(len(g_pool)), g_pool))
+            # by pool, then a random priority (unique keys, so any sort gives this order)
+            order = np.argsort(g_pool * len(g_pool) + rng.permutation(len(g_pool)))
             gp, gl = g_pool[order], g_load[order]
             csum = np.cumsum(gl)
             first = np.r_[True, gp[1:] != gp[:-1]]
