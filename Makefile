@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m model.run $(ARGS)
+	$(PY) -m experiments.report $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
