@@ -458,6 +458,19 @@ class EDWCModel(mesa.Model):
         before = np.array([nat[-13]["demand_mw_general"], nat[-13]["demand_mw_intelligent"]])
         return np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
 
+    def local_growth_ratio(self) -> np.ndarray:
+        """Adaptive expectation of each node's load growth relative to the nation's: the last
+        12 months' growth of load served at the node over national served growth, clipped to
+        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
+        quota-bound eastern nodes) and plan for it."""
+        rec = self.recorder
+        if len(rec.node) < 13:
+            return np.ones(self.map.n)
+        now, before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
+        national = rec.national[-1]["served_mw"] / max(rec.national[-13]["served_mw"], 1e-9)
+        node = np.divide(now, before, out=np.full(self.map.n, national), where=before > 1.0)
+        return np.clip(node / national, 0.8, 1.4)
+
     def _plan_capacity(self, rules: dict) -> None:
         """Operators start projects where expected utilisation at completion, by node and
         compute type, exceeds the planning level; each project must pass its own NPV test
@@ -476,7 +489,8 @@ class EDWCModel(mesa.Model):
                              last.get("unserved_mw_intelligent", 0.0)])
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
-        gap = seen * growth[None, :] / s.planning_utilisation - planned
+        local = self.local_growth_ratio() ** lag_years                         # [node]
+        gap = seen * growth[None, :] * local[:, None] / s.planning_utilisation - planned
         kinds = np.array([k.share for k in s.operator_kinds])
         scale = max(1.0, self.enterprises.demand_mw.sum() / self.config.demand.initial_load_mw)
         mean_dc = s.initial_capacity_mw / s.n_datacenters
@@ -545,9 +559,14 @@ class EDWCModel(mesa.Model):
         if use_npv:
             kinds = self.config.supply.operator_kinds
             hurdle = kinds[kind].hurdle_rate
-            u = float(np.clip(self.node_util_ema[node] + s.optimism, 0.0, 0.95))
             ops = f.operating & (f.node == node)
             ct = int(round(intel))
+            # investors look at the node's utilisation and at that of the compute type they
+            # would build (a scarce type is worth building in an otherwise idle node)
+            ops_occ = ops[: len(self.occupied_mw)]
+            type_cap = f.cap_mw[: len(ops_occ)][ops_occ, ct].sum()
+            type_util = self.occupied_mw[ops_occ, ct].sum() / type_cap if type_cap > 0 else 0.0
+            u = float(np.clip(max(self.node_util_ema[node], type_util) + s.optimism, 0.0, 0.95))
             price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                      if ops.any() else float(f.price[f.operating, ct].mean()))
             var = pue * HOURS_PER_MONTH * (self.tariff[node] + green * self.green_premium[node]
