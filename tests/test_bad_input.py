@@ -89,6 +89,8 @@ CASES: list[tuple[str, list[str], str, str | None]] = [
     ("demand_typo_key", ["+demand.n_enterprise=500"], "demand.n_enterprise", "500"),
     # supply
     ("n_datacenters_negative", ["supply.n_datacenters=-5"], "supply.n_datacenters", "-5"),
+    ("n_datacenters_absurd", ["supply.n_datacenters=10000000"], "supply.n_datacenters",
+     "10000000"),
     ("capacity_shares_sum", ["supply.capacity_shares.gansu=0.5"], "supply.capacity_shares",
      None),
     ("utilisation_over_one", ["supply.initial_utilisation.gansu=1.2"],
