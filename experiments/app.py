@@ -16,7 +16,13 @@ import functools
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
+
+# Before solara is imported: no telemetry calls home (offline use), and no hook-lint warning
+# about Mesa 3.3.1's own ComponentsView.
+os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")
 
 import numpy as np
 import pandas as pd
@@ -31,6 +37,8 @@ from model.run import compose_config
 from model.schema import validate
 
 ROOT = Path(__file__).resolve().parent.parent
+warnings.filterwarnings(   # plain http is what a loopback server speaks
+    "ignore", message="Cookies with samesite=none require https", category=UserWarning)
 TITLE = "East Data, West Computing: explorer"
 
 
@@ -143,15 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1, loopback only)")
     args = parser.parse_args(argv)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")   # no calls home: offline
-    env.setdefault("SOLARA_CHECK_HOOKS", "off")   # Mesa 3.3.1's ComponentsView trips this lint
-    cmd = [sys.executable, "-m", "solara", "run", "experiments.app", "--host", args.host,
-           "--port", str(args.port), "--production", "--no-open"]
+    from solara.__main__ import cli  # the `solara run` command, in this process
+
+    sys.path.insert(0, str(ROOT))
     print(f"{TITLE}: http://{args.host}:{args.port}  (Ctrl-C stops)", flush=True)
-    os.chdir(ROOT)
-    os.execve(sys.executable, cmd, env)
+    cli.main(args=["run", "experiments.app", "--host", args.host, "--port", str(args.port),
+                   "--production", "--no-open", "--no-check-version"], prog_name="solara")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,10 @@ def _figure(title: str, right: float = 0.97) -> tuple[Figure, object]:
     return fig, ax
 
 
-def _time_axis(ax) -> None:
+def _time_axis(ax, months: pd.Series) -> None:
+    """Concise month ticks; a lone first month gets a month of room either side."""
+    if months.min() == months.max():
+        ax.set_xlim(months.min() - pd.DateOffset(months=1), months.max() + pd.DateOffset(months=1))
     locator = AutoDateLocator(maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -72,7 +75,7 @@ def west_share_figure(national: pd.DataFrame) -> Figure:
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
-    _time_axis(ax)
+    _time_axis(ax, national["month"])
     return fig
 
 
@@ -160,7 +163,7 @@ def energy_figure(national: pd.DataFrame) -> Figure:
     ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     ax2.tick_params(labelsize=7)
-    _time_axis(ax)
+    _time_axis(ax, national["month"])
     return fig
 
 
@@ -176,7 +179,7 @@ def prices_figure(national: pd.DataFrame) -> Figure:
             ax.plot(national["month"], national[col], color=colour, label=role)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    _time_axis(ax)
+    _time_axis(ax, national["month"])
     return fig
 
 
