@@ -246,3 +246,53 @@ def test_sweep_command_line_refuses_bad_designs_and_values(tmp_path):
         assert proc.returncode == 2, stderr
         assert text in stderr and len(stderr.strip().splitlines()) == 1, stderr
         assert not out.exists()
+
+
+# ---------------------------------------------------------------- code and servers
+
+def test_no_source_file_instantiates_or_evaluates_code_named_in_config():
+    """Config is data: nothing calls Hydra's instantiate, eval/exec, or an unsafe YAML load
+    (a `_target_` key is refused by the schema: cases target_* above)."""
+    pattern = re.compile(r"\binstantiate\(|\beval\(|\bexec\(|__import__\(|import_module\("
+                         r"|yaml\.(unsafe_load|full_load)\(|yaml\.load\((?!.*Loader=)"
+                         r"|Loader=yaml\.(Loader|FullLoader|UnsafeLoader)")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for folder in ("model", "agents", "experiments")
+                 for path in sorted((ROOT / folder).glob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert offenders == []
+
+
+class Captured(Exception):
+    """Raised by a stand-in server to hand back the arguments it was started with."""
+
+
+def test_explorer_listens_on_loopback_unless_asked(monkeypatch):
+    from solara.__main__ import cli
+
+    from experiments import app
+
+    def capture(args, prog_name):
+        raise Captured(args)
+
+    monkeypatch.setattr(cli, "main", capture)
+    for argv, host in (([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")):
+        with pytest.raises(Captured) as got:
+            app.main(argv)
+        args = got.value.args[0]
+        assert args[args.index("--host") + 1] == host
+
+
+def test_dask_local_cluster_listens_on_loopback(monkeypatch):
+    import distributed
+
+    from experiments import batch
+
+    def capture(**kwargs):
+        raise Captured(kwargs)
+
+    monkeypatch.setattr(distributed, "LocalCluster", capture)
+    with pytest.raises(Captured) as got:
+        list(batch._dask(iter([]), batch.model_runner, 2, None))
+    assert got.value.args[0]["host"] == "127.0.0.1"
+    assert got.value.args[0]["dashboard_address"] is None
