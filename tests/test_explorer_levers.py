@@ -169,3 +169,17 @@ def test_play_stops_at_the_end_of_the_run(two_runs) -> None:
     assert model.month == model.config.run.end and not model.running
     model.step()
     assert model.month == model.config.run.end
+
+
+ALL_LEVERS = {"voucher_rate": "0.2", "voucher_scope": "any", "west_power_discount": "0.3",
+              "pue_cap_east": "1.2", "pue_cap_west": "1.15", "green_mandate": "0.8",
+              "carbon_price": "50", "route_factor": "1.5", "uhv_lines": "on",
+              "intelligent_growth": 0.8}
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_every_scenario_takes_every_lever(scenario: str) -> None:
+    overrides, cfg = _validated(scenario, **ALL_LEVERS)
+    assert cfg.scenario == scenario
+    assert cfg.policy.national.pue_cap_new_west.at(cfg.run.end) == 1.15
+    assert len(overrides) > 20
