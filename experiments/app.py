@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 warnings.filterwarnings(   # plain http is what a loopback server speaks
     "ignore", message="Cookies with samesite=none require https", category=UserWarning)
 TITLE = "East Data, West Computing: explorer"
+PARAMS = explorer_params()
 
 
 @functools.cache
@@ -140,7 +141,7 @@ class ExplorerModel(EDWCModel):
 def Page() -> None:
     """The explorer page: one model per browser session, Mesa's controls and the views."""
     model = solara.use_memo(ExplorerModel, [])
-    SolaraViz(model, components=VIEWS, model_params=explorer_params(), name=TITLE,
+    SolaraViz(model, components=VIEWS, model_params=PARAMS, name=TITLE,
               play_interval=150)
 
 

@@ -111,7 +111,8 @@ def utilisation_pue_figure(nodes: pd.DataFrame, month: str) -> Figure:
 
 def map_figure(config: ModelConfig, nodes: pd.DataFrame, flows: pd.DataFrame,
                month: str) -> Figure:
-    """Schematic map: nodes at their lat/lon sized by served MW, inter-node flows as lines."""
+    """Schematic map: nodes at their lat/lon sized by served MW; flows between nodes as arrows
+    (width by MW; flows under 3 % of the largest are left out); UHV lines dashed."""
     fig, ax = _figure(f"Nodes and flows (origin -> serving), {month}")
     where = {n.name: (n.lon, n.lat) for n in config.geography.nodes}
     for line in config.geography.lines:
@@ -123,7 +124,7 @@ def map_figure(config: ModelConfig, nodes: pd.DataFrame, flows: pd.DataFrame,
         pairs = moved.groupby(["origin", "serving"], as_index=False)["mw"].sum()
         top = float(pairs["mw"].max()) or 1.0
         for row in pairs.itertuples():
-            if row.origin in where and row.serving in where and row.mw > 0.01 * top:
+            if row.origin in where and row.serving in where and row.mw > 0.03 * top:
                 (x0, y0), (x1, y1) = where[row.origin], where[row.serving]
                 ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={
                     "arrowstyle": "-|>", "color": "purple", "alpha": 0.5,
