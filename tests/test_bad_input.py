@@ -5,6 +5,7 @@ command lines."""
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -12,7 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from omegaconf import DictConfig
 
 from model.run import ROOT, check_limits, compose_config, resolve_out_dir, run_command
 from model.schema import ConfigError, validate
@@ -160,6 +164,20 @@ def expected_message(key: str, value: str | None) -> str:
 
 
 @pytest.fixture(scope="module")
+def base_config() -> DictConfig:
+    return compose_config([])
+
+
+def with_overrides(base: DictConfig, overrides: list[str]) -> DictConfig:
+    """`base` with Hydra command-line overrides applied by Hydra's own override machinery
+    (0.05 s instead of a 0.5 s full compose per case; no config-group overrides here)."""
+    cfg = copy.deepcopy(base)
+    ConfigLoaderImpl._apply_overrides_to_config(OverridesParser.create().parse_overrides(
+        overrides), cfg)
+    return cfg
+
+
+@pytest.fixture(scope="module")
 def out_root():
     yield ROOT / OUT
     shutil.rmtree(ROOT / OUT, ignore_errors=True)
@@ -173,10 +191,10 @@ def test_table_has_at_least_40_distinct_bad_inputs():
 @pytest.mark.parametrize(("overrides", "key", "value"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_in_one_line_before_anything_is_written(
-        overrides, key, value, out_root, capsys):
+        overrides, key, value, base_config, out_root, capsys):
     case_dir = out_root / re.sub(r"\W", "_", "-".join(overrides))
-    cfg = compose_config([f"run.out_dir={case_dir.relative_to(ROOT)}", "run.quiet=true",
-                          *overrides])
+    cfg = with_overrides(base_config, [f"run.out_dir={case_dir.relative_to(ROOT)}",
+                                       "run.quiet=true", *overrides])
     assert run_command(cfg) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
