@@ -43,7 +43,7 @@ class Fleet:
         self.fpw = np.zeros((0, 2))      # GFLOPS per W by compute type (vintage)
         self.price = np.zeros((0, 2))    # RMB/kW-month by compute type
         self.agents: list[DataCenter] = []
-        self._stores: dict[str, np.ndarray] = {}   # backing arrays of the columns (see _append)
+        self._stores: dict[str, tuple] = {}   # column -> (backing array, view) (see _append)
 
     def add(self, model: mesa.Model, **values) -> DataCenter:
         """Append a data center row and its agent; `values` holds every column."""
@@ -62,14 +62,14 @@ class Fleet:
         a backing array that doubles when full, so appending is amortised O(1); a column that
         was replaced by a new array is copied into a new backing array first."""
         column = getattr(self, field)
-        store = self._stores.get(field)
-        if (store is None or column.base is not store or len(store) <= self.n
-                or column.ctypes.data != store.ctypes.data):
+        store, view = self._stores.get(field, (None, None))
+        if column is not view or len(store) <= self.n:
             store = np.empty((max(64, 2 * self.n),) + column.shape[1:], dtype=column.dtype)
             store[: self.n] = column
-            self._stores[field] = store
-        store[self.n] = value
-        setattr(self, field, store[: self.n + 1])
+        view = store[: self.n + 1]
+        view[self.n] = value
+        self._stores[field] = (store, view)
+        setattr(self, field, view)
 
     @property
     def operating(self) -> np.ndarray:

@@ -163,6 +163,8 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
     hopeful = np.flatnonzero(c.load_w <= free.max(initial=0))
     if hopeful.size == 0:
         return assigned, free
+    # choosers of one latency class and home side by side: a block of them uses few pools
+    hopeful = hopeful[np.lexsort((c.resident[hopeful], c.home[hopeful], c.lclass[hopeful]))]
     c, draws, priority = _subset(c, hopeful), draws[hopeful], priority[hopeful]
     tables = cost_tables(p, t)
     n_ranks = int(priority.max()) + 1
@@ -200,20 +202,38 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
 def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, u: np.ndarray
           ) -> np.ndarray:
     """Each chooser's logit draw among its open pools `ok` [chooser, pool]: the first pool
-    whose cumulative weight exp(-beta (cost - best)) exceeds u x the total weight. Done in
-    blocks of about BLOCK cells, so that the temporaries stay in cache."""
+    whose cumulative weight exp(-beta (cost - best)) exceeds u x the total weight.
+
+    Done in blocks of about BLOCK cells, so that the temporaries stay in cache. A pool that no
+    chooser of a block may use has weight 0 for all of them and is left out of the block; that
+    leaves every cumulative weight, and so every draw, as it was.
+    """
     choice = np.empty(len(c), dtype=np.int64)
-    step = max(1, BLOCK // ok.shape[1])
+    n_pools = ok.shape[1]
+    step = max(1, BLOCK // n_pools)
     for lo in range(0, len(c), step):
         rows = slice(lo, lo + step)
-        weight = generalised_cost(_subset(c, rows), p, t, tables)
-        np.putmask(weight, ~ok[rows], np.inf)
+        block, open_b, cols = _subset(c, rows), ok[rows], None
+        used = open_b.any(axis=0)
+        used[block.current[block.current >= 0]] = True    # keep the pools they sit in
+        if used.sum() < n_pools:
+            cols = np.flatnonzero(used)
+            local = np.cumsum(used) - 1
+            block.current = np.where(block.current >= 0, local[block.current], -1)
+            open_b = open_b[:, cols]
+            base, transfer, risk, green, _ = tables
+            weight = generalised_cost(block, p, t, (base[:, :, cols], transfer[:, cols],
+                                                    risk[:, cols], green[cols], None))
+        else:
+            weight = generalised_cost(block, p, t, tables)
+        np.putmask(weight, ~open_b, np.inf)
         weight -= weight.min(axis=1)[:, None]
-        weight *= -c.beta[rows][:, None]
+        weight *= -block.beta[:, None]
         np.exp(weight, out=weight)
         np.cumsum(weight, axis=1, out=weight)
         threshold = u[rows] * weight[:, -1]
-        choice[rows] = (weight > threshold[:, None]).argmax(axis=1)
+        picked = (weight > threshold[:, None]).argmax(axis=1)
+        choice[rows] = picked if cols is None else cols[picked]
     return choice
 
 

@@ -418,15 +418,15 @@ class EDWCModel(mesa.Model):
         n = self.map.n
         paid = np.zeros(n)
         placed = t.pool >= 0
-        if not placed.any():
+        table = self.voucher_table(nominal=True)
+        if not placed.any() or not table.any():
             return paid
         rows, segs = np.nonzero(placed)
-        pool = t.pool[rows, segs]
+        pool = t.pool[placed]
         dc = pool // 2
-        table = self.voucher_table(nominal=True)
         home = t.home[rows]
-        claims_each = (table[home, f.node[dc], pool % 2] * f.price[dc, pool % 2]
-                       * t.load_w[rows, segs] / 1e3)
+        claims_each = (table.ravel()[(home * n + f.node[dc]) * 2 + pool % 2]
+                       * f.price.ravel()[pool] * t.load_w[placed] / 1e3)
         claims = np.bincount(home, weights=claims_each, minlength=n)
         months_left = 12 - self.month % 12
         for gov in self.local_govs:

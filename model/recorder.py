@@ -47,8 +47,8 @@ class Recorder:
         role = m.map.role
         placed = t.pool >= 0
         rows, segs = np.nonzero(placed)
-        pool = t.pool[rows, segs]
-        load_mw = t.load_w[rows, segs] / 1e6
+        pool = t.pool[placed]
+        load_mw = t.load_w[placed] / 1e6
         serving = f.node[pool // 2]
         origin = t.home[rows]
         s_role, o_role = role[serving], role[origin]
@@ -186,16 +186,16 @@ class Recorder:
         for row in np.flatnonzero(f.status != RETIRED):
             self.dc_snapshots.append({"year": year, **f.agents[row].snapshot()})
         t = m.enterprises
-        frame = pd.DataFrame({
+        columns = {
             "year": year,
             "unique_id": [a.unique_id for a in m.enterprise_agents],
             "node": np.asarray(m.map.names)[t.home],
             "sector": np.asarray([s.name for s in m.config.demand.sectors])[t.sector],
             "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
-        })
+        }
         for k, (ct, lc) in enumerate(SEGMENTS):
-            frame[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = t.demand_mw[:, k]
-        self.ent_snapshots.append(frame)
+            columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = t.demand_mw[:, k]
+        self.ent_snapshots.append(pd.DataFrame(columns))
 
     def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
         """One row per month x UHV line: energy sent, lost and delivered (MWh), transmission
