@@ -27,6 +27,7 @@ def write_run(result, out_dir: str | os.PathLike) -> Path:
         raise FileExistsError(f"{out} exists and is not a run folder; refusing to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())                  # mkdtemp makes it owner-only
     try:
         for name in TABLES:
             result.tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
@@ -43,6 +44,12 @@ def write_run(result, out_dir: str | os.PathLike) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
