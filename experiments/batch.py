@@ -52,7 +52,7 @@ from model.schema import ConfigError, validate
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_KEYS = ("sweep", "design")          # keys of the sweep config that are not model config
 EXECUTORS = ("local", "dask", "serial")
-NOT_RESULTS = ("run.out_dir", "run.quiet")  # run keys that never change a run's tables
+NOT_RESULTS = ("run.out_dir", "run.quiet", "run.allow_outside_root")  # never change tables
 PACKAGES = ("mesa", "numpy", "pandas", "pyarrow", "hydra-core", "omegaconf", "duckdb",
             "SALib", "dask", "distributed", "tqdm")
 
@@ -287,9 +287,8 @@ def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
 
 def fingerprint(plan: Plan) -> dict[str, str]:
     """Hashes that a resumed sweep must match: the design table and the model configs."""
-    design_cols = [c for c in plan.runs.columns]
-    design_hash = _digest(plan.runs[design_cols].astype(str).to_numpy().tolist()
-                          + [design_cols])
+    columns = list(plan.runs.columns)
+    design_hash = _digest([columns, *plan.runs.astype(str).to_numpy().tolist()])
     configs = {}
     for choice, cfg in plan.variants.items():
         resolved = copy.deepcopy(cfg)

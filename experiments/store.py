@@ -20,11 +20,12 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pandas as pd
@@ -153,10 +154,17 @@ def create_views(con: duckdb.DuckDBPyConnection, sweep_dir: Path, design_rel: st
 
 @dataclass
 class SweepIndex:
-    """The DuckDB index of one sweep; written only by the sweep process."""
+    """The DuckDB index of one sweep; written only by the sweep process. Rows are buffered
+    and written at most every FLUSH_S seconds (a lost buffer is harmless: completed runs
+    are recognised from their folders, failed ones are simply retried)."""
 
     con: duckdb.DuckDBPyConnection
     sweep_dir: Path
+    attempts: dict[str, int] = field(default_factory=dict)
+    pending: list[list[Any]] = field(default_factory=list)
+    flushed: float = field(default_factory=time.monotonic)
+
+    FLUSH_S: ClassVar[float] = 2.0
 
     @classmethod
     def open(cls, sweep_dir: Path, design: pd.DataFrame) -> SweepIndex:
@@ -166,22 +174,30 @@ class SweepIndex:
         con.register("design_df", design)
         con.execute("CREATE OR REPLACE TABLE design AS SELECT * FROM design_df")
         con.unregister("design_df")
-        return cls(con, Path(sweep_dir))
+        attempts = dict(con.execute("SELECT run_id, attempts FROM runs").fetchall())
+        return cls(con, Path(sweep_dir), attempts)
 
     def statuses(self) -> dict[str, str]:
         return dict(self.con.execute("SELECT run_id, status FROM runs").fetchall())
 
     def record(self, rec: dict[str, Any]) -> None:
         """Insert or replace one run's status row (attempts counts every try)."""
-        prev = self.con.execute("SELECT attempts FROM runs WHERE run_id = ?",
-                                [rec["run_id"]]).fetchone()
-        attempts = (prev[0] if prev else 0) + 1
-        self.con.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [rec["run_id"], rec["point"], rec["seed"], rec["status"], attempts,
-             rec.get("wall_s"), rec.get("started"), rec.get("finished"), rec.get("host"),
-             rec.get("pid"), rec.get("error")],
-        )
+        self.attempts[rec["run_id"]] = self.attempts.get(rec["run_id"], 0) + 1
+        self.pending.append(
+            [rec["run_id"], rec["point"], rec["seed"], rec["status"],
+             self.attempts[rec["run_id"]], rec.get("wall_s"), rec.get("started"),
+             rec.get("finished"), rec.get("host"), rec.get("pid"), rec.get("error")])
+        if time.monotonic() - self.flushed > self.FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered rows in one transaction."""
+        if self.pending:
+            self.con.executemany(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.pending)
+            self.pending.clear()
+        self.flushed = time.monotonic()
 
     def mark_done_from_disk(self, run_ids: Iterable[str], design: pd.DataFrame) -> None:
         """Record runs whose folder is complete but whose row is missing or stale (e.g. the
@@ -194,11 +210,13 @@ class SweepIndex:
             man = json.loads((self.sweep_dir / RUNS / rid / RUN_MANIFEST).read_text())
             self.record({"run_id": rid, "point": int(meta.at[rid, "point"]),
                          "seed": int(meta.at[rid, "seed"]), "status": "done",
+                         "wall_s": man.get("wall_time_s"), "host": man.get("host"),
                          "started": man.get("sweep", {}).get("started"),
-                         "host": man.get("host")})
+                         "finished": man.get("end")})
 
     def close(self) -> None:
-        """Refresh the views over the shards and close the file."""
+        """Write buffered rows, refresh the views over the shards and close the file."""
+        self.flush()
         create_views(self.con, self.sweep_dir, "design")
         self.con.close()
 
