@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from experiments.app import ExplorerModel
 from experiments.explorer_views import (
     VIEWS,
     key_numbers,
@@ -132,8 +133,6 @@ def test_figures_draw_from_records() -> None:
 @pytest.fixture(scope="module")
 def two_runs():
     """Two explorer models built with the same levers and seed, each stepped three months."""
-    from experiments.app import ExplorerModel
-
     runs = []
     for _ in range(2):
         model = ExplorerModel(scenario="edwc", carbon_price="100", seed="7")
