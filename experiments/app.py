@@ -86,6 +86,8 @@ class ExplorerModel(EDWCModel):
             route_factor=route_factor, uhv_lines=uhv_lines,
             intelligent_growth=intelligent_growth)
         self.overrides = [f"scenario={scenario}", f"run.seed={parse_seed(seed)}", *levers]
+        question = scenario_config(scenario).scenario.get("question", "")
+        self.question = f"Scenario {scenario}: {question}"
         super().__init__(validate(compose_config(self.overrides)))
         self._frames: dict[str, tuple[int, pd.DataFrame]] = {}
         self.running = not self.finished

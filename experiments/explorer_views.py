@@ -31,6 +31,7 @@ class RunView(Protocol):
     """What the views read from a running model."""
 
     config: ModelConfig
+    question: str   # the policy question the scenario serves
 
     def command(self) -> str: ...
     def national_table(self) -> pd.DataFrame: ...
@@ -259,7 +260,7 @@ def PricesView(model: RunView):
     return _show(prices_figure(model.national_table()))
 
 
-def key_numbers_html(rows: list[tuple[str, str]], command: str) -> str:
+def key_numbers_html(rows: list[tuple[str, str]], command: str, question: str = "") -> str:
     """The key-number table, two label/value pairs per line, and the re-run command."""
     cells = [f"<td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td>" for k, v in rows]
     if len(cells) % 2:
@@ -269,7 +270,8 @@ def key_numbers_html(rows: list[tuple[str, str]], command: str) -> str:
         "<style>.edwc-key td{padding:2px 8px;font-size:13px}.edwc-key td.num{text-align:right;"
         "font-weight:600}.edwc-key tr:nth-child(odd){background:#f4f6f8}"
         ".edwc-cmd{font-size:11px;white-space:pre-wrap;word-break:break-all;color:#444}</style>"
-        f"<h4>This month</h4><table class='edwc-key'>{body}</table>"
+        f"<h4>This month</h4><p style='margin:0 0 4px;color:#555'>{html.escape(question)}</p>"
+        f"<table class='edwc-key'>{body}</table>"
         f"<p style='margin:8px 0 2px'>Re-run from the shell:</p>"
         f"<code class='edwc-cmd'>{html.escape(command)}</code>"
     )
@@ -278,7 +280,8 @@ def key_numbers_html(rows: list[tuple[str, str]], command: str) -> str:
 def KeyNumbersView(model: RunView):
     """Table of the current month's key numbers and the command that re-runs this run."""
     return solara.HTML(tag="div", unsafe_innerHTML=key_numbers_html(
-        key_numbers(model.national_table()), model.command()), classes=["edwc-key-numbers"])
+        key_numbers(model.national_table()), model.command(), model.question),
+        classes=["edwc-key-numbers"])
 
 
 VIEWS = [KeyNumbersView, WestShareView, MapView, UtilisationPueView, EnergyView, PricesView]

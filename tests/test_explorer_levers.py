@@ -158,6 +158,7 @@ def test_every_view_renders_from_a_running_model(two_runs) -> None:
         view(model)
     assert model.nodes_now()["node"].tolist() == [n.name for n in model.config.geography.nodes]
     assert model.flows_now()["mw"].sum() > 0
+    assert model.question.startswith("Scenario edwc: Q1")
 
 
 def test_play_stops_at_the_end_of_the_run(two_runs) -> None:
