@@ -1,5 +1,8 @@
 """Scenario contrasts go the way their mechanisms imply (DESIGN §7), on short horizons with the
-same seed (common random numbers)."""
+same seed (common random numbers). The EDWC package moves load west slowly: in 2022-27 capacity
+moves ahead of load (the glut) and the utilisation floor holds back western builds; the gap to
+the counterfactual opens once the non-hub bar, cheaper transfer and the dispatch platform bite,
+so that contrast is read in 2029."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pytest
 
 from model.run import compose_config, simulate
 
-SMALL = ["demand.n_enterprises=800", "supply.n_datacenters=60", "run.seed=5"]
+SMALL = ["demand.n_enterprises=1000", "supply.n_datacenters=80", "run.seed=5"]
 
 
 def _run(scenario: str, end: str = "2025-12") -> dict[str, pd.DataFrame]:
@@ -17,7 +20,7 @@ def _run(scenario: str, end: str = "2025-12") -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def edwc() -> dict[str, pd.DataFrame]:
-    return _run("edwc")
+    return _run("edwc", "2029-12")
 
 
 def _year_mean(tables: dict[str, pd.DataFrame], column: str, year: int) -> float:
@@ -26,8 +29,8 @@ def _year_mean(tables: dict[str, pd.DataFrame], column: str, year: int) -> float
 
 
 def test_edwc_moves_more_load_west_than_no_edwc(edwc):
-    no = _run("no_edwc")
-    assert _year_mean(edwc, "west_share", 2025) > _year_mean(no, "west_share", 2025) + 0.01
+    no = _run("no_edwc", "2029-12")
+    assert _year_mean(edwc, "west_share", 2029) > _year_mean(no, "west_share", 2029) + 0.01
 
 
 def test_glut_check_leaves_western_hubs_emptier(edwc):
@@ -53,13 +56,14 @@ def test_without_the_uhv_line_chongqing_dcs_see_a_dirtier_grid(edwc):
 
     def ef(t: dict[str, pd.DataFrame]) -> pd.Series:
         node = t["node"]
-        return node[node["node"] == "chongqing"].set_index("month")["grid_ef"]
+        node = node[(node["node"] == "chongqing") & (node["month"] <= "2025-12-01")]
+        return node.set_index("month")["grid_ef"]
 
     after = ef(edwc).index >= pd.Timestamp("2025-06-01")   # energised 2025-06 [A]
     assert (ef(off)[after] > ef(edwc)[after] + 0.01).all()
     assert ef(off)[~after].equals(ef(edwc)[~after])
     lines = edwc["lines"]
-    hc = lines[(lines["line"] == "hami_chongqing") & (lines["month"] >= "2025-07-01")]
+    hc = lines[(lines["line"] == "hami_chongqing") & (lines["month"] >= "2025-06-01")]
     assert (hc["sent_mwh"] > 0).all() and (hc["loss_mwh"] > 0).all()
     off_lines = off["lines"]
     assert off_lines.loc[off_lines["line"] == "hami_chongqing", "sent_mwh"].sum() == 0
