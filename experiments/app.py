@@ -97,7 +97,6 @@ class ExplorerModel(EDWCModel):
         if self.finished:
             self.running = False
             return
-        self.month += 1
         super().step()
         self.running = not self.finished
 

@@ -48,6 +48,7 @@ class EDWCModel(mesa.Model):
         self.recorder = Recorder(self)
         self.flow_index = None
         self._initial_placement()
+        self.running = not self.finished
 
     # ------------------------------------------------------------------ set-up
 
@@ -133,7 +134,11 @@ class EDWCModel(mesa.Model):
     # ------------------------------------------------------------------ the month
 
     def step(self) -> None:
-        """Advance one month (DESIGN §5)."""
+        """Advance one month (DESIGN §5); after run.end, `running` turns False."""
+        if self.finished:
+            self.running = False
+            return
+        self.month += 1
         rules = self.national.at(self.month)
         self._update_governments()                         # 1
         self._set_grid(rules)                              # 2
@@ -143,6 +148,7 @@ class EDWCModel(mesa.Model):
         self._invest(rules)
         self._pad_account()
         self.recorder.record(rules)                        # 6
+        self.running = not self.finished
 
     @property
     def finished(self) -> bool:
@@ -151,7 +157,6 @@ class EDWCModel(mesa.Model):
     def run(self) -> None:
         """Run from run.start to run.end (inclusive)."""
         while not self.finished:
-            self.month += 1
             self.step()
 
     # 1 ---------------------------------------------------------------- governments

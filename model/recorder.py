@@ -52,8 +52,9 @@ class Recorder:
         serving = f.node[pool // 2]
         origin = t.home[rows]
         s_role, o_role = role[serving], role[origin]
+        seg_type, seg_class, west = SEG_TYPE[segs], SEG_CLASS[segs], s_role == WEST
         served = load_mw.sum()
-        want = getattr(m, "want_w", t.demand_w())
+        want = m.want_w if hasattr(m, "want_w") else t.demand_w()
         demand = want.sum() / 1e6
         node_served = np.bincount(serving, weights=load_mw, minlength=n)
         node_demand = np.bincount(t.home, weights=want.sum(axis=1) / 1e6, minlength=n)
@@ -70,12 +71,14 @@ class Recorder:
                              out=np.zeros(f.n), where=cap.sum(axis=1) > 0)
         price_node_w = np.bincount(f.node, weights=price_dc * cap.sum(axis=1), minlength=n)
         node_price = np.divide(price_node_w, node_cap, out=np.zeros(n), where=node_cap > 0)
-        away = serving != origin
+        away = np.flatnonzero(serving != origin)          # load served away from its origin
+        o_away, s_away, load_away = origin[away], serving[away], load_mw[away]
         terms = m.last_terms
-        km = m.map.km[origin, serving]
-        network_cost = float((terms.transfer_per_1000km * km / 1000.0 * t.intensity[rows]
-                              * load_mw * 1000.0)[away].sum())
-        latency = terms.latency_ms[origin, serving]
+        km = m.map.km[o_away, s_away]
+        network_cost = float((terms.transfer_per_1000km * km / 1000.0 * t.intensity[rows[away]]
+                              * load_away * 1000.0).sum())
+        latency = terms.latency_ms[o_away, s_away]
+        migrated = float(load_away.sum())
         subsidy_node = acc["voucher_paid"] + acc["discount_paid"] + acc["capex_subsidy"]
         revenue_node = np.bincount(f.node, weights=acc["revenue"], minlength=n)
         year, month = divmod(m.month, 12)
@@ -87,19 +90,17 @@ class Recorder:
         for c, name in enumerate(COMPUTE_TYPES):
             d_c = float(want[:, SEG_TYPE == c].sum()) / 1e6
             rec[f"demand_mw_{name}"] = d_c
-            rec[f"unserved_mw_{name}"] = d_c - float(load_mw[SEG_TYPE[segs] == c].sum())
+            rec[f"unserved_mw_{name}"] = d_c - float(load_mw[seg_type == c].sum())
         for r, name in enumerate(ROLES):
             rec[f"served_mw_{name}"] = float(load_mw[s_role == r].sum())
         rec["west_share"] = _ratio(rec["served_mw_west"], served)
         for c, name in enumerate(LATENCY_CLASSES):
-            sel = SEG_CLASS[segs] == c
-            rec[f"west_share_{name}"] = _ratio(load_mw[sel & (s_role == WEST)].sum(),
-                                               load_mw[sel].sum())
+            sel = seg_class == c
+            rec[f"west_share_{name}"] = _ratio(load_mw[sel & west].sum(), load_mw[sel].sum())
         for c, name in enumerate(COMPUTE_TYPES):
-            sel = SEG_TYPE[segs] == c
-            rec[f"west_share_{name}"] = _ratio(load_mw[sel & (s_role == WEST)].sum(),
-                                               load_mw[sel].sum())
-        rec["east_origin_west_share"] = _ratio(load_mw[(o_role == EAST) & (s_role == WEST)].sum(),
+            sel = seg_type == c
+            rec[f"west_share_{name}"] = _ratio(load_mw[sel & west].sum(), load_mw[sel].sum())
+        rec["east_origin_west_share"] = _ratio(load_mw[(o_role == EAST) & west].sum(),
                                                load_mw[o_role == EAST].sum())
         rack_kw = m.config.supply.rack_kw
         rec.update({
@@ -144,9 +145,8 @@ class Recorder:
             "uhv_sent_mwh": float(m.uhv[0]), "uhv_loss_mwh": float(m.uhv[1]),
             "uhv_tariff_rmb": float(m.uhv[2]),
             "network_cost_rmb": network_cost,
-            "migrated_mw": float(load_mw[away].sum()),
-            "mean_latency_ms_migrated": _ratio(float((latency * load_mw)[away].sum()),
-                                               float(load_mw[away].sum())),
+            "migrated_mw": migrated,
+            "mean_latency_ms_migrated": _ratio(float((latency * load_away).sum()), migrated),
         })
         self.national.append(rec)
         grids, govs = m.grids, m.local_govs
@@ -174,7 +174,7 @@ class Recorder:
             "investment_rmb": acc["investment"].copy(),
             "n_datacenters": np.bincount(f.node[operating], minlength=n),
         })
-        key = ((origin * n + serving) * 3 + SEG_CLASS[segs]) * 2 + SEG_TYPE[segs]
+        key = ((origin * n + serving) * 3 + seg_class) * 2 + seg_type
         self.flows.append(np.bincount(key, weights=load_mw, minlength=n * n * 6))
         self.lines.append(m.line_flows.copy())
         if month == 11 or m.month == m.config.run.end:
@@ -220,7 +220,15 @@ class Recorder:
                                                    0.0)})
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """All records as tidy DataFrames (docs/outputs.md)."""
+        """All records as tidy DataFrames (docs/outputs.md), snapshots included."""
+        tables = self.monthly_tables()
+        tables["datacenters"] = pd.DataFrame(self.dc_snapshots)
+        tables["enterprises"] = (pd.concat(self.ent_snapshots, ignore_index=True)
+                                 if self.ent_snapshots else pd.DataFrame())
+        return tables
+
+    def monthly_tables(self) -> dict[str, pd.DataFrame]:
+        """The monthly records so far (national, node, flows, lines), at any month."""
         m = self.model
         names, n = list(m.map.names), m.map.n
         national = pd.DataFrame(self.national)
@@ -242,6 +250,4 @@ class Recorder:
             "latency_class": np.asarray(LATENCY_CLASSES)[lclass],
             "compute_type": np.asarray(COMPUTE_TYPES)[ctype], "mw": flows[mi, key]})
         return {"national": national, "node": node, "flows": flow,
-                "lines": self._lines_table(months),
-                "datacenters": pd.DataFrame(self.dc_snapshots),
-                "enterprises": pd.concat(self.ent_snapshots, ignore_index=True)}
+                "lines": self._lines_table(months)}

@@ -105,7 +105,6 @@ def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
     model = EDWCModel(config)
     total = config.run.n_months - 1
     while not model.finished:
-        model.month += 1
         model.step()
         done = model.month - config.run.start
         if progress and (done % 12 == 0 or done == total):

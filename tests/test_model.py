@@ -54,7 +54,6 @@ def test_invariants_hold_every_month(short_config):
     m = EDWCModel(short_config)
     check_month(m)
     while not m.finished:
-        m.month += 1
         m.step()
         check_month(m)
     assert m.month == short_config.run.end

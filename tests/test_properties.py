@@ -195,7 +195,6 @@ def test_invariants_hold_every_month_for_random_valid_configs(params):
     check_month(m, w, np.zeros(m.map.n))          # the initial placement (run.start)
     while not m.finished:
         paid_before = w.paid()
-        m.month += 1
         m.step()
         check_month(m, w, paid_before)
     check_tables(m.recorder.tables())
