@@ -59,6 +59,7 @@ def test_write_killed_at_random_points_leaves_a_complete_folder_or_none(result, 
     window = time.perf_counter() - t0             # a forked write, start to finish
     assert is_complete(tmp_path / "reference")
     parent, rng = tmp_path / "kills", random.Random(20260101)
+    parent.mkdir()
     out = parent / "run"
     outcomes = {"complete": 0, "absent": 0, "mid_write": 0}
     for _ in range(WRITE_KILLS):
