@@ -7,18 +7,21 @@ the current config, printing the fitted values; copy them into conf/ (they carry
 1. origins   demand.origin_shares: fixed-point iteration on the initial month so that each
              node's served load matches its observed end-2021 occupancy (racks share x
              utilisation): share <- share x (observed / served)^0.7, renormalised.
-2. frictions demand.logit_scale_rmb: 1-D grid search; the loss is the sum of squared misses,
-             in units of the tolerance half-width, over the utilisation rows of validate
-             (2022 east / north-west / south-west hubs and national, western hubs 2023).
-             A low scale (price-elastic firms) empties the east within months; the 2021-23
-             data (western hubs 30-45 %) need a high one (inertia, trust, staff, networks).
+2. frictions demand.logit_scale_rmb x demand.distance_risk_rmb_per_1000km: grid search; the
+             loss is the sum of squared misses, in units of the tolerance half-width, over the
+             utilisation rows of validate (2022 east / north-west / south-west hubs and
+             national, western hubs 2023). Price-elastic firms without distance aversion empty
+             the east within months; the 2021-23 data (western hubs 30-45 %) need friction.
+             The surface is flat along a ridge; ties (within TIE_LOSS) go to the smallest
+             logit scale, i.e. friction as distance/trust aversion.
 3. pue       supply.initial_pue_excess: shifted so the end-2021 stock's PUE is 1.49 [B].
 4. flops     supply.flops_per_watt: scaled per compute type to 139 general (+super) and 41
              intelligent EFLOPS at end-2022 [A] (EFLOPS are linear in FLOPS/W).
 5. pipeline  supply.initial_pipeline[2023].mw: set so racks in use reach 8.1 m at end-2023 [A]
              after the endogenous builds that finish in 2023.
 
-Options: --steps origins frictions pue flops pipeline, --seeds 1 2, --grid 200 400 ...,
+Options: --steps origins frictions pue flops pipeline, --seeds 1 2, --grid 300 500 ...,
+--risk-grid 90 300 ...,
 then Hydra overrides (e.g. demand.n_enterprises=2000).
 """
 
@@ -39,7 +42,9 @@ STEPS = ("origins", "frictions", "pue", "flops", "pipeline")
 FRICTION_ROWS = ("utilisation east hubs 2022", "utilisation north-west hubs 2022",
                  "utilisation south-west hubs 2022", "utilisation national 2022",
                  "utilisation western hubs 2023 (glut)")
-DEFAULT_GRID = (200.0, 400.0, 600.0, 800.0, 1000.0, 1300.0)
+DEFAULT_SCALES = (300.0, 500.0, 800.0, 1000.0, 1300.0)
+DEFAULT_RISKS = (90.0, 300.0, 600.0, 1000.0)
+TIE_LOSS = 0.3                      # losses this close to the best are seed noise (2 seeds)
 PUE_2021 = 1.49                     # CAICT [B]
 EFLOPS_2022 = (139.0, 41.0)         # general (+2 super), intelligent, end-2022, MIIT [A]
 RACKS_2023 = 8.1e6                  # MIIT [A]
@@ -89,17 +94,24 @@ def friction_loss(runs: Sequence[Tables]) -> float:
     return loss
 
 
-def fit_frictions(overrides: Sequence[str], seeds: Sequence[int], grid: Sequence[float]
-                  ) -> float:
-    """Grid search of demand.logit_scale_rmb on the utilisation rows."""
-    best, best_loss = grid[0], np.inf
-    for scale in grid:
-        runs = run_seeds(seeds, "2023-12", [*overrides, f"demand.logit_scale_rmb={scale}"])
-        loss = friction_loss(runs)
-        print(f"  logit_scale_rmb = {scale:7.1f}: loss {loss:8.3f}")
-        if loss < best_loss:
-            best, best_loss = scale, loss
-    return best
+def fit_frictions(overrides: Sequence[str], seeds: Sequence[int], scales: Sequence[float],
+                  risks: Sequence[float]) -> tuple[float, float]:
+    """Grid search of (logit scale, distance-risk premium) on the utilisation rows. The loss
+    surface is flat along a ridge (more price inertia ~ more distance aversion), so among the
+    points within TIE_LOSS of the best the smallest logit scale wins: frictions are placed in
+    distance/trust (what the backbone and dispatch platform address) rather than in a general
+    indifference to price that would mute every price instrument by assumption."""
+    losses: dict[tuple[float, float], float] = {}
+    for scale in scales:
+        for risk in risks:
+            runs = run_seeds(seeds, "2023-12", [*overrides, f"demand.logit_scale_rmb={scale}",
+                                                f"demand.distance_risk_rmb_per_1000km={risk}"])
+            losses[(scale, risk)] = friction_loss(runs)
+            print(f"  logit_scale_rmb = {scale:7.1f}, distance_risk_rmb_per_1000km = "
+                  f"{risk:7.1f}: loss {losses[(scale, risk)]:7.3f}")
+    best = min(losses.values())
+    near = [key for key, loss in losses.items() if loss <= best + TIE_LOSS]
+    return min(near, key=lambda key: (key[0], losses[key]))
 
 
 def fit_pue(overrides: Sequence[str], seeds: Sequence[int]) -> tuple[float, float]:
@@ -136,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--grid", type=float, nargs="+", default=list(DEFAULT_GRID))
+    p.add_argument("--grid", type=float, nargs="+", default=list(DEFAULT_SCALES),
+                   help="logit scales, RMB/kW-month")
+    p.add_argument("--risk-grid", type=float, nargs="+", default=list(DEFAULT_RISKS),
+                   help="distance-risk premia, RMB/kW-month per 1000 km")
     p.add_argument("overrides", nargs="*", help="Hydra overrides")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     ov = list(args.overrides)
@@ -148,10 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         fitted["demand.origin_shares"] = "{" + ", ".join(
             f"{n}: {v:.3f}" for n, v in shares.items()) + "}"
     if "frictions" in args.steps:
-        print("2. market frictions (logit scale) on 2022-23 utilisation")
-        scale = fit_frictions(ov, args.seeds, args.grid)
-        ov.append(f"demand.logit_scale_rmb={scale}")
+        print("2. market frictions (logit scale x distance risk) on 2022-23 utilisation")
+        scale, risk = fit_frictions(ov, args.seeds, args.grid, args.risk_grid)
+        ov += [f"demand.logit_scale_rmb={scale}", f"demand.distance_risk_rmb_per_1000km={risk}"]
         fitted["demand.logit_scale_rmb"] = _fmt(scale)
+        fitted["demand.distance_risk_rmb_per_1000km"] = _fmt(risk)
     if "pue" in args.steps:
         print("3. PUE of the end-2021 stock")
         lo, hi = fit_pue(ov, args.seeds)
