@@ -6,7 +6,8 @@ the current config, printing the fitted values; copy them into conf/ (they carry
 
 1. origins   demand.origin_shares: fixed-point iteration on the initial month so that each
              node's served load matches its observed end-2021 occupancy (racks share x
-             utilisation): share <- share x (observed / served)^0.7, renormalised.
+             utilisation): starting from that occupancy, share <- share x (observed /
+             served)^0.7, renormalised, 10 iterations.
 2. frictions demand.logit_scale_rmb x demand.distance_risk_rmb_per_1000km: grid search; the
              loss is the sum of squared misses, in units of the tolerance half-width, over the
              utilisation rows of validate (2022 east / north-west / south-west hubs and
@@ -60,7 +61,7 @@ def initial_model(overrides: Sequence[str], seed: int) -> EDWCModel:
     return EDWCModel(validate(compose_config([*overrides, f"run.seed={seed}"])))
 
 
-def fit_origins(overrides: Sequence[str], seeds: Sequence[int], iterations: int = 4
+def fit_origins(overrides: Sequence[str], seeds: Sequence[int], iterations: int = 10
                 ) -> dict[str, float]:
     """Origin shares whose initial placement reproduces the observed node occupancy."""
     cfg = validate(compose_config(list(overrides)))
@@ -68,9 +69,10 @@ def fit_origins(overrides: Sequence[str], seeds: Sequence[int], iterations: int 
     s = cfg.supply
     observed = np.asarray(s.capacity_shares) * np.asarray(s.initial_utilisation)
     observed /= observed.sum()
-    shares = np.asarray(cfg.demand.origin_shares, dtype=float)
+    shares = np.round(observed, 3)   # start from the occupancy itself: the fit does not
+    shares[-1] += 1.0 - shares.sum()  # depend on the origin shares currently in conf/
     for it in range(iterations):
-        ov = [*overrides] + [f"demand.origin_shares.{n}={v:.5f}"
+        ov = [*overrides] + [f"demand.origin_shares.{n}={v:.3f}"
                              for n, v in zip(names, shares, strict=True)]
         served = np.mean([initial_model(ov, seed).recorder.node[0]["served_mw"]
                           for seed in seeds], axis=0)
