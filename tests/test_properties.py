@@ -23,11 +23,13 @@ from model.model import EDWCModel
 from model.run import compose_config, simulate
 from model.schema import validate
 
-settings.register_profile("default", max_examples=15, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
+
+def examples(fast: int, thorough: int) -> settings:
+    """Few derandomised examples in the normal test run; many random ones when thorough."""
+    return settings(max_examples=thorough if THOROUGH else fast, deadline=None,
+                    derandomize=not THOROUGH, suppress_health_check=[HealthCheck.too_slow])
 
 REL = 1e-9            # relative tolerance of float sums
 MW_TOL = 1e-6         # MW: one W of integer rounding in a pool is 1e-6 MW
@@ -184,6 +186,7 @@ def check_tables(tables: dict[str, pd.DataFrame]) -> None:
 
 
 @given(CONFIGS)
+@examples(15, 200)
 def test_invariants_hold_every_month_for_random_valid_configs(params):
     config = validate(compose_config(overrides(params)))
     m = EDWCModel(config)
@@ -227,7 +230,7 @@ def container(overrides: list[str]) -> dict:
 
 
 @given(st.integers(0, 2**32))
-@settings(max_examples=2)
+@examples(2, 20)
 def test_zero_incentives_equal_no_edwc_where_they_should(seed):
     """With every local incentive at zero and no rack targets:
     - under no_edwc's national rules, every table equals no_edwc exactly, except the unspent
