@@ -156,7 +156,7 @@ def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
     # government budgets never below zero
     for gov in m.local_govs:
         for b in gov.budgets:
-            assert b.left >= -1e-6 * max(1.0, b.instrument.budget_rmb), (gov.local.node, b.left)
+            assert b.left >= -1e-9 * max(1.0, b.instrument.budget_rmb), (gov.local.node, b.left)
     assert (node_rec["budget_rmb"] >= -1e-3).all()
     # everything recorded is a finite number
     for value in rec.values():
