@@ -200,6 +200,7 @@ def test_invariants_hold_every_month_for_random_valid_configs(params):
         paid_before = w.paid()
         m.step()
         check_month(m, w, paid_before)
+    assert len(m.recorder.national) == config.run.n_months       # every month was stepped
     check_tables(m.recorder.tables())
 
 
