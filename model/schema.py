@@ -501,7 +501,7 @@ def _pair(value: Any, key: str, lo: float = 0.0, integer: bool = False) -> tuple
 def _demand(d: Mapping, names: Sequence[str]) -> Demand:
     k = "demand"
     _known(d, k, _fields(Demand, drop=["growth_general", "growth_intelligent"],
-                         add=["growth", "data_intensity_default"]))
+                         add=["growth"]))
 
     def f(field: str, lo: float = 0.0, hi: float = math.inf, lo_open: bool = False) -> float:
         return _finite(_get(d, field, k), f"{k}.{field}", lo, hi, lo_open)
