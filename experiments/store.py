@@ -257,8 +257,15 @@ class Sweep:
     @cached_property
     def runs(self) -> pd.DataFrame:
         """Index rows (status, attempts, wall_s, error) for every run, with design values;
-        runs never attempted have status ``pending``."""
-        idx = duckdb.connect(str(self.path / INDEX), read_only=True)
+        runs never attempted have status ``pending`` (while a sweep is running, only the
+        status, read from the run folders)."""
+        try:
+            idx = duckdb.connect(str(self.path / INDEX), read_only=True)
+        except duckdb.Error:        # a running sweep holds the index: read the run folders
+            done = completed_runs(self.path, self.design["run_id"])
+            runs = self.design.copy()
+            runs["status"] = runs["run_id"].map(lambda r: "done" if r in done else "pending")
+            return runs
         try:
             status = idx.execute("SELECT * EXCLUDE (point, seed) FROM runs").df()
         finally:
