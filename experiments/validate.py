@@ -131,7 +131,7 @@ def twh(year: int) -> Callable[[Tables], float]:
 def unserved_share(year: int) -> Callable[[Tables], float]:
     def measure(t: Tables) -> float:
         nat = t["national"][t["national"]["year"] == year]
-        return float(nat["unserved_mw"].sum() / nat["demand_mw"].sum())
+        return max(0.0, float(nat["unserved_mw"].sum() / nat["demand_mw"].sum()))   # no -0
     return measure
 
 
