@@ -10,7 +10,7 @@ Prints wall time, runs/s, CPU time and the machinery's overhead as a share of mo
 time is robust to other load on the machine; wall time is not) and the 2-worker
 speed-up. Targets: overhead <= 10 %, 2 workers >= 1.7x one.
 
-    .venv/bin/python -m benchmarks.sweep_bench [--end 2023-12] [--enterprises 5000]
+    .venv/bin/python -m benchmarks.sweep_bench [--end 2035-12] [--enterprises 5000]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def command(cmd: list[str]) -> Callable[[], object]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--end", default="2023-12", help="last month (YYYY-MM)")
+    parser.add_argument("--end", default="2035-12", help="last month (YYYY-MM)")
     parser.add_argument("--enterprises", type=int, default=5000)
     parser.add_argument("--datacenters", type=int, default=150)
     args = parser.parse_args(argv)
