@@ -30,7 +30,7 @@ from model.outputs import write_run
 from model.run import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
-AXES = {"demand.logit_scale_rmb": "60.0,240.0", "supply.optimism": "0.0,0.2"}  # smoke grid
+AXES = {"demand.logit_scale_rmb": "150.0,600.0", "supply.optimism": "0.0,0.2"}  # smoke grid
 
 
 def size_overrides(args: argparse.Namespace) -> list[str]:
