@@ -83,6 +83,19 @@ def test_every_experiment_composes_and_expands(name, tmp_path):
     assert not (tmp_path / name).exists()
 
 
+def test_one_axis_sets_every_key_it_names(tmp_path):
+    plan = plan_from_overrides(["experiment=voucher_vs_discount", f"sweep.dir={tmp_path}"])
+    row = plan.runs[(plan.runs["east_voucher_rate"] == 0.6)
+                    & (plan.runs["west_power_discount"] == 0.3)].iloc[0].to_dict()
+    nodes = plan.run_config(row)["policy"]["local"]["nodes"]
+    assert {nodes[n]["voucher"][k] for n in ("yangtze_delta", "greater_bay",
+                                             "beijing_tianjin_hebei")
+            for k in ("rate", "max_rate")} == {0.6}
+    assert {nodes[n]["power_discount"][k] for n in ("gansu", "ningxia", "guizhou",
+                                                    "inner_mongolia")
+            for k in ("rate", "max_rate")} == {0.3}
+
+
 def test_unknown_axis_key_is_refused_before_planning(tmp_path):
     with pytest.raises(SweepInputError, match=r"design.axes.demand.nope = 'demand.nope'"):
         plan_from_overrides(["experiment=smoke", f"sweep.dir={tmp_path}", "~design.axes",

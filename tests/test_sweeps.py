@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,6 +57,9 @@ def test_sweep_store_indexes_runs_and_joins_tables_with_parameters(serial_sweep)
     ).eq(2).all()
     by_run = sweep.sql("SELECT run_id, max(month) AS last FROM national GROUP BY run_id")
     assert by_run["last"].dt.strftime("%Y-%m").eq("2022-12").all()
+    with duckdb.connect(str(serial_sweep / store.INDEX), read_only=True) as index:
+        assert index.execute("SELECT count(*) FROM national").fetchone() == (8 * 12,)
+        assert index.execute("SELECT count(*) FROM runs WHERE status = 'done'").fetchone() == (8,)
     manifest = sweep.manifest
     assert manifest["seeds"] == [0, 1] and manifest["n_runs"] == 8
     assert {"git_commit", "packages", "host", "invocations", "fingerprint"} <= set(manifest)
