@@ -453,7 +453,9 @@ def prepare_folder(plan: Plan) -> tuple[dict[str, Any], set[str]]:
     manifest = store.read_manifest(sweep_dir)
     run_ids = list(plan.runs["run_id"])
     if manifest is None:
-        if sweep_dir.exists() and any(sweep_dir.iterdir()):
+        started = {"config.yaml", store.DESIGN}     # written before sweep.json (a killed start)
+        if sweep_dir.exists() and any(p.name not in started and not p.name.startswith(".")
+                                      for p in sweep_dir.iterdir()):
             raise SweepInputError("sweep.dir", str(sweep_dir),
                                   f"folder is not empty and holds no {store.MANIFEST}")
         manifest = {
@@ -464,6 +466,8 @@ def prepare_folder(plan: Plan) -> tuple[dict[str, Any], set[str]]:
             "packages": _versions(), "host": socket.gethostname(), "invocations": [],
         }
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in sweep_dir.glob(".*.tmp"):          # temp files of a killed start
+            leftover.unlink()
         base = OmegaConf.create(next(iter(plan.variants.values())))
         store.atomic_write_text(sweep_dir / "config.yaml", OmegaConf.to_yaml(base))
         store.atomic_write_parquet(sweep_dir / store.DESIGN, plan.runs)
