@@ -421,6 +421,7 @@ class Summary:
     wall_s: float
 
     def line(self) -> str:
+        """The one-line end summary."""
         return (f"sweep {self.dir}: {self.total} runs: {self.done} done, {self.failed} failed, "
                 f"{self.skipped} skipped (already complete) in {self.wall_s:.1f} s wall")
 

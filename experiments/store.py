@@ -87,6 +87,7 @@ def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write the sweep manifest atomically."""
     atomic_write_text(Path(sweep_dir) / MANIFEST, json.dumps(manifest, indent=2, default=str))
 
 
@@ -178,6 +179,7 @@ class SweepIndex:
         return cls(con, Path(sweep_dir), attempts)
 
     def statuses(self) -> dict[str, str]:
+        """Status (done | failed) of every run written to the index so far."""
         return dict(self.con.execute("SELECT run_id, status FROM runs").fetchall())
 
     def record(self, rec: dict[str, Any]) -> None:
