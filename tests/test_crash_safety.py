@@ -140,12 +140,8 @@ def reference_sweep(tmp_path_factory) -> Path:
 
 START_UP_WRITES = [
     ("before config.yaml", "atomic_write_text", 0),
-    pytest.param("before design.parquet", "atomic_write_parquet", 0, marks=pytest.mark.xfail(
-        strict=True, reason="batch.prepare_folder refuses a folder holding config.yaml but no "
-        "sweep.json ('folder is not empty'), so a sweep killed here cannot resume")),
-    pytest.param("before sweep.json", "atomic_write_text", 1, marks=pytest.mark.xfail(
-        strict=True, reason="as above: config.yaml and design.parquet written, sweep.json "
-        "not yet")),
+    ("before design.parquet", "atomic_write_parquet", 0),
+    ("before sweep.json", "atomic_write_text", 1),
 ]
 
 
