@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # libyaml when available
 TABLES = ("national", "node", "flows", "lines", "datacenters", "enterprises")
 
 
@@ -31,7 +32,8 @@ def write_run(result, out_dir: str | os.PathLike) -> Path:
     try:
         for name in TABLES:
             result.tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "config.yaml").write_text(yaml.safe_dump(result.config, sort_keys=False))
+        (tmp / "config.yaml").write_text(yaml.dump(result.config, Dumper=YAML_DUMPER,
+                                                   sort_keys=False))
         (tmp / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str))
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

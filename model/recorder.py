@@ -51,11 +51,16 @@ class Recorder:
         load_mw = t.load_w[placed] / 1e6
         serving = f.node[pool // 2]
         origin = t.home[rows]
-        s_role, o_role = role[serving], role[origin]
-        seg_type, seg_class, west = SEG_TYPE[segs], SEG_CLASS[segs], s_role == WEST
+        # served MW by origin x serving node x latency class x compute type, and the same by
+        # serving role x origin role
+        key = ((origin * n + serving) * 3 + SEG_CLASS[segs]) * 2 + SEG_TYPE[segs]
+        flows = np.bincount(key, weights=load_mw, minlength=n * n * 6)
+        one_hot = np.eye(3)[role]
+        by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
         want = m.want_w if hasattr(m, "want_w") else t.demand_w()
-        demand = want.sum() / 1e6
+        want_seg = want.sum(axis=0) / 1e6
+        demand = float(want_seg.sum())
         node_served = np.bincount(serving, weights=load_mw, minlength=n)
         node_demand = np.bincount(t.home, weights=want.sum(axis=1) / 1e6, minlength=n)
         operating = f.operating
@@ -88,20 +93,17 @@ class Recorder:
             "unserved_mw": demand - served,
         }
         for c, name in enumerate(COMPUTE_TYPES):
-            d_c = float(want[:, SEG_TYPE == c].sum()) / 1e6
+            d_c = float(want_seg[SEG_TYPE == c].sum())
             rec[f"demand_mw_{name}"] = d_c
-            rec[f"unserved_mw_{name}"] = d_c - float(load_mw[seg_type == c].sum())
+            rec[f"unserved_mw_{name}"] = d_c - float(by[..., c].sum())
         for r, name in enumerate(ROLES):
-            rec[f"served_mw_{name}"] = float(load_mw[s_role == r].sum())
+            rec[f"served_mw_{name}"] = float(by[r].sum())
         rec["west_share"] = _ratio(rec["served_mw_west"], served)
         for c, name in enumerate(LATENCY_CLASSES):
-            sel = seg_class == c
-            rec[f"west_share_{name}"] = _ratio(load_mw[sel & west].sum(), load_mw[sel].sum())
+            rec[f"west_share_{name}"] = _ratio(by[WEST, :, c].sum(), by[:, :, c].sum())
         for c, name in enumerate(COMPUTE_TYPES):
-            sel = seg_type == c
-            rec[f"west_share_{name}"] = _ratio(load_mw[sel & west].sum(), load_mw[sel].sum())
-        rec["east_origin_west_share"] = _ratio(load_mw[(o_role == EAST) & west].sum(),
-                                               load_mw[o_role == EAST].sum())
+            rec[f"west_share_{name}"] = _ratio(by[WEST, ..., c].sum(), by[..., c].sum())
+        rec["east_origin_west_share"] = _ratio(by[WEST, EAST].sum(), by[:, EAST].sum())
         rack_kw = m.config.supply.rack_kw
         rec.update({
             "capacity_mw": float(cap.sum()), "capacity_mw_general": float(cap[:, 0].sum()),
@@ -174,8 +176,7 @@ class Recorder:
             "investment_rmb": acc["investment"].copy(),
             "n_datacenters": np.bincount(f.node[operating], minlength=n),
         })
-        key = ((origin * n + serving) * 3 + seg_class) * 2 + seg_type
-        self.flows.append(np.bincount(key, weights=load_mw, minlength=n * n * 6))
+        self.flows.append(flows)
         self.lines.append(m.line_flows.copy())
         if month == 11 or m.month == m.config.run.end:
             self._snapshot(year)
