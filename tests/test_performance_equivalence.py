@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from agents.datacenter import Fleet
+from benchmarks.bench import capture_market
 from model import market
-from model.model import EDWCModel
 from model.run import compose_config
 from model.schema import validate
 
@@ -17,18 +17,7 @@ from model.schema import validate
 @pytest.fixture(scope="module")
 def real_month():
     """The market inputs of January 2024 in a small default-scenario run."""
-    config = validate(compose_config(["run.end=2024-01", "demand.n_enterprises=600",
-                                      "supply.n_datacenters=60"]))
-    model = EDWCModel(config)
-    captured = []
-
-    def recording_place(*args):
-        captured.append(args)
-        return market.place(*args)
-
-    model.place_load = recording_place
-    model.run()
-    return captured[-1]
+    return capture_market(["demand.n_enterprises=600", "supply.n_datacenters=60"], "2024-01")
 
 
 def test_vectorised_market_equals_reference_on_a_real_month(real_month):
