@@ -2,6 +2,7 @@
 agree bit for bit, and a sweep survives a failing run, a killed worker and a killed sweep."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -180,3 +181,19 @@ def test_cli_sweep_refuses_bad_model_values_before_writing(tmp_path):
     assert proc.returncode == 2 and not out.exists()
     assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
     assert "demand.n_enterprises = -5" in proc.stderr
+
+
+def test_hydra_multirun_on_top_runs_one_sweep_per_scenario(tmp_path):
+    """`hydra -m` over a coarse axis keeps working: one resumable sweep folder per scenario."""
+    base = tmp_path / "multi"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.batch", "-m", "experiment=smoke",
+         "scenario=edwc,no_edwc", f"sweep.dir={base}/${{scenario.name}}", "sweep.seeds=[0]",
+         "sweep.executor=serial", "sweep.progress=false", f"hydra.sweep.dir={tmp_path}/hydra"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("edwc", "no_edwc"):
+        runs = load_sweep(base / name).runs
+        assert len(runs) == 4 and (runs["status"] == "done").all()
+        for manifest in (base / name / store.RUNS).glob("*/manifest.json"):
+            assert json.loads(manifest.read_text())["scenario"] == name
