@@ -240,7 +240,7 @@ def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, u: np.
 def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The same rule, one chooser and one pool at a time in plain Python."""
-    m, n_pools = len(c), len(p.node)
+    m = len(c)
     assigned = [-1] * m
     free = [int(x) for x in p.free_w]
     tried = [set() for _ in range(m)]
@@ -269,7 +269,6 @@ def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
         for j, u in used.items():
             free[j] -= u
         unplaced = [i for i in unplaced if i in picks and assigned[i] < 0]
-    _ = n_pools
     return np.array(assigned, dtype=np.int64), np.array(free, dtype=np.int64)
 
 

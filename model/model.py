@@ -19,7 +19,7 @@ from model.market import Choosers, Pools, Terms, place, place_reference
 from model.recorder import Recorder
 from model.schema import ModelConfig
 
-EAST, CENTRAL, WEST = 0, 1, 2
+EAST, WEST = 0, 2   # node roles (model.schema.ROLES order)
 INITIAL_FILL_SLACK = 1.03   # initial pools open to 103 % of the observed 2021 occupancy [C]
 
 
@@ -46,7 +46,6 @@ class EDWCModel(mesa.Model):
         self.node_util_ema = np.asarray(config.supply.initial_utilisation, dtype=float).copy()
         self.dc_facility_mw = np.zeros(n)
         self.recorder = Recorder(self)
-        self.flow_index = None
         self._initial_placement()
         self.running = not self.finished
 

@@ -15,7 +15,7 @@ from model.schema import COMPUTE_TYPES, LATENCY_CLASSES, ROLES
 if TYPE_CHECKING:
     from model.model import EDWCModel
 
-EAST, CENTRAL, WEST = 0, 1, 2
+EAST, WEST = 0, 2   # node roles (model.schema.ROLES order)
 
 
 def _ratio(a: float, b: float) -> float:
