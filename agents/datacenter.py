@@ -1,22 +1,41 @@
-"""Data centers: capacity, PUE, prices, investment and exit (DESIGN §4.2).
+"""Data centers: the initial stock, prices, construction, retirement, retrofit, green
+contracts and the month's accounts (DESIGN §4.2). Investment in new capacity:
+`agents/investor.py`.
 
 `DataCenter` agents are plain Mesa agents. Their numbers sit in `Fleet` columns so that the
 month's pricing and accounting for the whole fleet is one numpy pass; the yearly decisions
-(retrofit or surcharge, expansion) and exit are the agent's own methods.
+(retrofit or surcharge) and exit are the agent's own methods.
 Capacity is in MW of IT power by compute type; prices in RMB per kW-month of occupied IT load.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mesa
 import numpy as np
 
-from model.schema import Supply
+from model.constants import (
+    BUILDING,
+    HOURS_PER_MONTH,
+    HOURS_PER_YEAR,
+    OPERATING,
+    RETIRED,
+    years_since_base,
+)
+from model.schema import Node, Supply
+from model.state import MonthAccount, Rules
 
-HOURS_PER_MONTH = 730.0
+if TYPE_CHECKING:
+    from agents.enterprise import EnterpriseTable
+    from agents.government import LocalGovernments
+    from agents.grid_operator import GridOperators
+
+__all__ = ["BUILDING", "HOURS_PER_MONTH", "OPERATING", "RETIRED", "DataCenter", "Fleet",
+           "annuity_factor"]
+
 NORMAL_UTILISATION = 0.7    # utilisation at which cost-plus prices recover capacity cost [C]
 CAPITAL_RATE = 0.08         # rate for the capex annuity in cost-plus prices [C]
-BUILDING, OPERATING, RETIRED = 0, 1, 2
 
 
 def annuity_factor(rate: float, years: float) -> float:
@@ -32,8 +51,9 @@ class Fleet:
     FIELDS_I = ("node", "kind", "status", "online_month", "built_month", "retire_month",
                 "loss_months")
 
-    def __init__(self, supply: Supply) -> None:
+    def __init__(self, supply: Supply, nodes: tuple[Node, ...] = ()) -> None:
         self.supply = supply
+        self.nodes = nodes    # geography.nodes, for site PUE and land cost
         self.n = 0
         for f in self.FIELDS_F:
             setattr(self, f, np.zeros(0))
@@ -42,6 +62,7 @@ class Fleet:
         self.cap_mw = np.zeros((0, 2))
         self.fpw = np.zeros((0, 2))      # GFLOPS per W by compute type (vintage)
         self.price = np.zeros((0, 2))    # RMB/kW-month by compute type
+        self.occupied_mw = np.zeros((0, 2))   # IT load placed, MW by compute type
         self.agents: list[DataCenter] = []
         self._stores: dict[str, tuple] = {}   # column -> (backing array, view) (see _append)
 
@@ -52,6 +73,7 @@ class Fleet:
         self._append("cap_mw", values["cap_mw"])
         self._append("fpw", values["fpw"])
         self._append("price", np.zeros(2))
+        self._append("occupied_mw", np.zeros(2))
         agent = DataCenter(model, self.n)
         self.agents.append(agent)
         self.n += 1
@@ -74,6 +96,171 @@ class Fleet:
     @property
     def operating(self) -> np.ndarray:
         return self.status == OPERATING
+
+    # ------------------------------------------------------------ initial stock
+
+    def build_initial_stock(self, model: mesa.Model, month: int,
+                            rng: np.random.Generator) -> None:
+        """The 2021 stock by node (lognormal sizes, ages, PUE, intelligent share), then the
+        projects already under construction."""
+        s = self.supply
+        kinds = np.array([k.share for k in s.operator_kinds])
+        shares = np.asarray(s.capacity_shares)
+        counts = np.where(shares > 0, np.maximum(1, np.rint(shares * s.n_datacenters)), 0)
+        for node, count in enumerate(counts.astype(int)):
+            if count == 0:
+                continue
+            sizes = rng.lognormal(0.0, 0.6, count)
+            sizes *= shares[node] * s.initial_capacity_mw / sizes.sum()
+            for size in sizes:
+                age = rng.uniform(0.0, 12.0)
+                built = month - int(age * 12)
+                intel = np.clip(s.intelligent_capacity_share * rng.uniform(0.5, 1.5), 0.0, 1.0)
+                self.add(
+                    model, node=node, kind=rng.choice(len(kinds), p=kinds), status=OPERATING,
+                    cap_mw=np.array([size * (1 - intel), size * intel]),
+                    fpw=np.asarray(s.flops_per_watt),
+                    pue=self.nodes[node].best_pue + rng.uniform(*s.initial_pue_excess),
+                    markup=s.initial_markup, online_month=built, built_month=built,
+                    retire_month=built + int(s.life_years * 12),
+                    capex_per_kw=s.capex_rmb_per_kw, land_per_kw=self.nodes[node].land_rmb_per_kw,
+                    util_ema=s.initial_utilisation[node], green_target=s.voluntary_green_share)
+        self._build_pipeline(model, month, rng)
+
+    def _build_pipeline(self, model: mesa.Model, month: int, rng: np.random.Generator) -> None:
+        """Projects already under construction at the start, online during their year."""
+        s = self.supply
+        kinds = np.array([k.share for k in s.operator_kinds])
+        for year, mw, shares in s.initial_pipeline:
+            for node, share in enumerate(shares):
+                if share <= 0:
+                    continue
+                mean_dc = s.initial_capacity_mw / s.n_datacenters
+                parts = max(1, int(round(share * mw / mean_dc)))   # projects of a mean DC [C]
+                for _ in range(parts):
+                    online = max(year * 12 + int(rng.integers(0, 12)), month + 1)
+                    size = share * mw / parts
+                    geo = self.nodes[node]
+                    intel = s.intelligent_capacity_share
+                    self.add(
+                        model, node=node, kind=rng.choice(len(kinds), p=kinds), status=BUILDING,
+                        cap_mw=np.array([size * (1 - intel), size * intel]),
+                        fpw=np.asarray(s.flops_per_watt), pue=geo.best_pue,
+                        markup=s.initial_markup, online_month=online, built_month=online - 24,
+                        retire_month=online + int(s.life_years * 12),
+                        capex_per_kw=s.capex_rmb_per_kw, land_per_kw=geo.land_rmb_per_kw,
+                        util_ema=s.initial_utilisation[node],
+                        green_target=s.voluntary_green_share)
+
+    # ------------------------------------------------------------ the month
+
+    def capacity_w(self) -> np.ndarray:
+        """Capacity of every pool (row*2 + type) in W; zero unless operating."""
+        cap = np.where(self.operating[:, None], self.cap_mw, 0.0)
+        return np.floor(cap.ravel() * 1e6).astype(np.int64)
+
+    def set_prices(self, grids: GridOperators, rules: Rules, surcharge: float) -> None:
+        """This month's prices from the grid's tariffs and factors (`update_prices`)."""
+        energy_cost = self.energy_cost(grids.tariff, grids.ef, grids.green_premium,
+                                       rules.carbon_price_rmb_per_t, rules.pue_cap_existing,
+                                       surcharge)
+        self.update_prices(self.occupied_mw, energy_cost)
+
+    def construct_and_retire(self, month: int) -> np.ndarray:
+        """Finished projects start operating; DCs at end of life or with losses for too long
+        retire. Returns the rows that retired this month."""
+        for row in np.flatnonzero(self.status == BUILDING):
+            self.agents[row].complete_construction(month)
+        due = self.operating & ((self.retire_month <= month)
+                                | (self.loss_months >= self.supply.exit_loss_months))
+        retiring = [a for a in (self.agents[r] for r in np.flatnonzero(due))
+                    if a.should_retire(month)]
+        for a in retiring:
+            a.retire()
+        return np.array([a.row for a in retiring], dtype=np.int64)
+
+    def occupy(self, enterprises: EnterpriseTable) -> None:
+        """IT load placed in every DC and compute type this month, MW."""
+        t = enterprises
+        placed = t.pool >= 0
+        occ = np.bincount(t.pool[placed], weights=t.load_w[placed], minlength=2 * self.n)
+        self.occupied_mw = occ.reshape(self.n, 2) / 1e6
+
+    def account(self, month: int, rules: Rules, surcharge_rmb_per_kwh: float,
+                n_nodes: int, enterprises: EnterpriseTable, grids: GridOperators,
+                governments: LocalGovernments) -> MonthAccount:
+        """The month's energy, green contracts (rationed by each grid), emissions and money:
+        bills, vouchers and power discounts (paid by the governments), electricity, green
+        premium, carbon, PUE surcharge and O&M; cash, loss months and utilisation
+        expectations follow."""
+        s, n = self.supply, n_nodes
+        self.occupy(enterprises)
+        it_mw = self.occupied_mw.sum(axis=1)
+        energy = it_mw * self.pue * HOURS_PER_MONTH                     # facility MWh by DC
+        node_energy = np.bincount(self.node, weights=energy, minlength=n)
+        wanted = np.bincount(self.node, weights=energy * self.green_target, minlength=n)
+        sold, absorbed = grids.supply_dcs(node_energy, wanted)
+        fill = np.divide(sold, wanted, out=np.zeros(n), where=wanted > 0)
+        self.green_share = self.green_target * fill[self.node]
+        green_mwh = energy * self.green_share
+        revenue = (self.price * self.occupied_mw).sum(axis=1) * 1000.0
+        voucher_paid = governments.pay_vouchers(month, enterprises, self)
+        discount_paid = governments.pay_power_discounts(month, grids.base_tariff, node_energy)
+        share_of_node = np.divide(energy, node_energy[self.node], out=np.zeros(self.n),
+                                  where=node_energy[self.node] > 0)
+        electricity = (energy * 1e3 * grids.base_tariff[self.node]
+                       - discount_paid[self.node] * share_of_node)
+        premium = green_mwh * 1e3 * grids.green_premium[self.node]
+        co2_market = (energy - green_mwh) * grids.ef[self.node]
+        carbon = co2_market * rules.carbon_price_rmb_per_t
+        over = self.pue > rules.pue_cap_existing
+        surcharge = np.where(over, energy * 1e3 * surcharge_rmb_per_kwh, 0.0)
+        operating = self.operating
+        om = np.where(operating, self.cap_mw.sum(axis=1) * 1e3 * s.om_rmb_per_kw_month, 0.0)
+        margin = revenue - electricity - premium - carbon - surcharge - om
+        self.cash += margin
+        self.loss_months = np.where(operating & (margin < 0), self.loss_months + 1, 0)
+        cap = self.cap_mw.sum(axis=1)
+        util = np.divide(it_mw, cap, out=np.zeros(self.n), where=cap > 0)
+        a = s.expectation_alpha
+        self.util_ema = np.where(operating, (1 - a) * self.util_ema + a * util, self.util_ema)
+        node_cap = np.bincount(self.node, weights=np.where(operating, cap, 0.0), minlength=n)
+        node_it = np.bincount(self.node, weights=it_mw, minlength=n)
+        node_util = np.divide(node_it, node_cap, out=np.zeros(n), where=node_cap > 0)
+        return MonthAccount(
+            energy=energy, node_energy=node_energy, green_mwh=green_mwh, absorbed=absorbed,
+            revenue=revenue, voucher_paid=voucher_paid, discount_paid=discount_paid,
+            electricity=electricity, premium=premium, carbon=carbon, surcharge=surcharge,
+            co2_market=co2_market, node_util=node_util)
+
+    # ------------------------------------------------------------ January decisions
+
+    def best_pue(self, node: int, month: int) -> float:
+        """Best design PUE at `node` this month: the site's best, improving with technology."""
+        best = self.nodes[node].best_pue
+        return max(1.05, best - self.supply.pue_tech_gain * years_since_base(month))
+
+    def retrofit(self, month: int, rules: Rules, surcharge_rmb_per_kwh: float) -> float:
+        """Every operating DC above the PUE cap retrofits or pays the surcharge. Returns the
+        retrofit capex spent, RMB."""
+        spent = 0.0
+        for row in np.flatnonzero(self.operating):
+            spent += self.agents[row].decide_retrofit(
+                rules.pue_cap_existing, surcharge_rmb_per_kwh,
+                self.best_pue(int(self.node[row]), month), float(self.occupied_mw[row].sum()))
+        return spent
+
+    def voluntary_green(self, month: int) -> float:
+        """Green-power share DCs buy without a mandate this year (customer demand) [C]."""
+        s = self.supply
+        return min(1.0, s.voluntary_green_share
+                   + s.voluntary_green_growth * max(years_since_base(month), 0.0))
+
+    def raise_voluntary_green(self, month: int) -> None:
+        """Each January DCs not retired raise their green contracts to the voluntary level."""
+        self.green_target = np.where(self.status != RETIRED,
+                                     np.maximum(self.green_target, self.voluntary_green(month)),
+                                     self.green_target)
 
     def capacity_cost(self) -> np.ndarray:
         """Capex annuity + O&M per kW of capacity per month, by compute type [D, 2]."""
@@ -156,7 +343,7 @@ class DataCenter(mesa.Agent):
             return 0.0
         target = max(pue_cap - s.retrofit_pue_margin, best_pue)
         cost = (pue - target) / 0.1 * s.retrofit_rmb_per_kw_per_0_1 * self.capacity_mw * 1000
-        surcharge_3y = surcharge_rmb_per_kwh * occupied_mw * 1000 * pue * 8760 * 3
+        surcharge_3y = surcharge_rmb_per_kwh * occupied_mw * 1000 * pue * HOURS_PER_YEAR * 3
         if cost < surcharge_3y:
             f.pue[self.row] = target
             f.cash[self.row] -= cost
@@ -172,7 +359,7 @@ class DataCenter(mesa.Agent):
                 "status": ("building", "operating", "retired")[int(f.status[r])],
                 "capacity_mw_general": float(f.cap_mw[r, 0]),
                 "capacity_mw_intelligent": float(f.cap_mw[r, 1]),
-                "occupied_mw": float(self.model.occupied_mw[r].sum()),
+                "occupied_mw": float(f.occupied_mw[r].sum()),
                 "pue": float(f.pue[r]), "green_share": float(f.green_share[r]),
                 "price_general": float(f.price[r, 0]), "price_intelligent": float(f.price[r, 1]),
                 "markup": float(f.markup[r]), "cash_rmb": float(f.cash[r]),

@@ -5,14 +5,25 @@ one row of `EnterpriseTable`, held by the model, so a month's growth, renewals a
 are decided for all enterprises in one numpy pass; the agent reads and writes its own row.
 A row has six segments: compute type (general, intelligent) x latency class (realtime,
 interactive, batch). A segment's load is served by one capacity pool at a time, or unserved.
+
+The table's month (DESIGN §5 step 4): growth, group splits, contract renewals, growth in place
+and overflow, and the movers' choice of a pool in the placement market (`model/market.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import mesa
 import numpy as np
 
-from model.schema import COMPUTE_TYPES, LATENCY_CLASSES, Demand
+from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
+from model.market import Choosers, Pools, Terms
+from model.schema import Demand
+
+if TYPE_CHECKING:
+    from agents.datacenter import Fleet
 
 SEGMENTS = [(t, c) for t in range(len(COMPUTE_TYPES)) for c in range(len(LATENCY_CLASSES))]
 SEG_TYPE = np.array([t for t, _ in SEGMENTS])
@@ -56,6 +67,12 @@ class EnterpriseTable:
         self.resident = latency_bound & (rng.random(self.demand_mw.shape) < residency[:, None])
         self.growth_multiplier = np.array([s.growth_multiplier for s in sectors])[self.sector]
         self.n = e
+        self.agents: list[Enterprise] = []
+
+    def add_agents(self, model: mesa.Model) -> None:
+        """Create the Mesa agent of every row that has none yet."""
+        for row in range(len(self.agents), self.n):
+            self.agents.append(Enterprise(model, row))
 
     def grow(self, annual_growth: np.ndarray) -> None:
         """Grow every segment's demand by one month of its yearly rate (by compute type)."""
@@ -81,6 +98,89 @@ class EnterpriseTable:
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
         return np.rint(self.demand_mw * 1e6).astype(np.int64)
+
+    def split_giants(self, model: mesa.Model, fleet: Fleet, split_share: float) -> None:
+        """Enterprise groups whose segment outgrows `split_share` of a typical operating data
+        center split in two (each half a new agent)."""
+        ops = fleet.operating
+        if not ops.any():
+            return
+        limit = split_share * fleet.cap_mw[ops].sum() / ops.sum()
+        rows = np.flatnonzero((self.demand_mw > limit).any(axis=1))
+        if rows.size:
+            self.split(rows)
+            self.add_agents(model)
+
+    def evict(self, dc_rows: np.ndarray) -> None:
+        """Load served by data centers that closed (rows `dc_rows`) becomes unplaced."""
+        if len(dc_rows):
+            gone = np.isin(self.pool // 2, dc_rows) & (self.pool >= 0)
+            self.pool[gone] = -1
+            self.load_w[gone] = 0
+
+    def renew_and_grow(self, want: np.ndarray, cap_w: np.ndarray, contract_months: float,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Contracts due for renewal (one in `contract_months` a month) go back to the market;
+        the others grow (or shrink) in place, accepted per pool in random priority order while
+        they fit; the growth that does not fit overflows: the segment leaves its pool.
+        Returns (movers [k, 2] rows/segments, free W of every pool)."""
+        placed = self.pool >= 0
+        renew = placed & (rng.random(want.shape) < 1.0 / contract_months)
+        stay = placed & ~renew
+        occ = np.bincount(self.pool[stay], weights=self.load_w[stay], minlength=len(cap_w))
+        free = cap_w - occ.astype(np.int64)
+        delta = np.where(stay, want - self.load_w, 0)
+        grow_idx = np.argwhere(delta > 0)
+        overflow = np.zeros(want.shape, dtype=bool)
+        if len(grow_idx):
+            g_pool = self.pool[grow_idx[:, 0], grow_idx[:, 1]]
+            g_load = delta[grow_idx[:, 0], grow_idx[:, 1]]
+            # by pool, then a random priority (unique keys, so any sort gives this order)
+            order = np.argsort(g_pool * len(g_pool) + rng.permutation(len(g_pool)))
+            gp, gl = g_pool[order], g_load[order]
+            csum = np.cumsum(gl)
+            first = np.r_[True, gp[1:] != gp[:-1]]
+            start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
+            fits = csum - (csum[start] - gl[start]) <= free[gp]
+            np.subtract.at(free, gp[fits], gl[fits])
+            rejected = grow_idx[order[~fits]]
+            overflow[rejected[:, 0], rejected[:, 1]] = True
+        shrink = stay & (delta < 0)
+        free += np.bincount(self.pool[shrink], weights=-delta[shrink],
+                            minlength=len(cap_w)).astype(np.int64)
+        keep = stay & ~overflow
+        self.load_w[keep] = want[keep]
+        # overflowing segments leave their pool with their old load
+        free += np.bincount(self.pool[overflow], weights=self.load_w[overflow],
+                            minlength=len(cap_w)).astype(np.int64)
+        movers = np.argwhere((renew | overflow | ~placed) & (want > 0))
+        return movers, free
+
+    def choose(self, movers: np.ndarray, want: np.ndarray, free_w: np.ndarray, fleet: Fleet,
+               terms: Terms, rng: np.random.Generator, place: Callable) -> None:
+        """Movable segments `movers` ([k, 2] rows/segments) choose among the pools with free
+        capacity (`free_w`, W) in the placement market `place`; unplaced load is unserved."""
+        rows, segs = movers[:, 0], movers[:, 1]
+        open_pools = np.flatnonzero(free_w > 0)
+        local_index = np.full(len(free_w), -1)
+        local_index[open_pools] = np.arange(len(open_pools))
+        now = self.pool[rows, segs]
+        current = np.where(now >= 0, local_index[np.maximum(now, 0)], -1)
+        choosers = Choosers(
+            home=self.home[rows], ctype=SEG_TYPE[segs], lclass=SEG_CLASS[segs],
+            load_w=want[rows, segs], current=current, beta=self.beta[rows], risk=self.risk[rows],
+            green=self.green[rows], intensity=self.intensity[rows],
+            resident=self.resident[rows, segs])
+        dc = open_pools // 2
+        pools = Pools(node=fleet.node[dc], ctype=open_pools % 2,
+                      price=fleet.price[dc, open_pools % 2], green=fleet.green_share[dc],
+                      free_w=free_w[open_pools])
+        draws = rng.random((len(rows), 6))
+        priority = rng.permutation(len(rows))
+        assigned, _ = place(choosers, pools, terms, draws, priority)
+        ok = assigned >= 0
+        self.pool[rows, segs] = np.where(ok, open_pools[np.maximum(assigned, 0)], -1)
+        self.load_w[rows, segs] = np.where(ok, want[rows, segs], 0)
 
 
 class Enterprise(mesa.Agent):

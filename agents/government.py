@@ -1,13 +1,25 @@
 """Governments (DESIGN §4.4): one national government enforcing the dated policy package
 and one local government per node with yearly budgets for vouchers, power discounts and
-capex/land subsidies. Money in RMB."""
+capex/land subsidies. Money in RMB.
+
+`LocalGovernments` is the set of local governments: the voucher table enterprises see, the
+month's voucher and power-discount claims, and the yearly adaptation and budget refill."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
+from model.constants import COMPUTE_TYPES, WEST
 from model.schema import Instrument, Local, National
+from model.state import Rules
+
+if TYPE_CHECKING:
+    from agents.datacenter import Fleet
+    from agents.enterprise import EnterpriseTable
 
 
 class NationalGovernment(mesa.Agent):
@@ -18,14 +30,9 @@ class NationalGovernment(mesa.Agent):
         self.rules = national
         self.is_hub = np.array([n in national.hubs for n in node_names])
 
-    def at(self, month: int) -> dict[str, float]:
+    def at(self, month: int) -> Rules:
         """The value of every dated rule this month."""
-        r = self.rules
-        return {name: getattr(r, name).at(month) for name in (
-            "non_hub_approval", "pue_cap_new_east", "pue_cap_new_west", "pue_cap_existing",
-            "utilisation_floor", "green_mandate_new_hub", "route_factor",
-            "transfer_rmb_per_kw_month_1000km", "dispatch_risk_reduction",
-            "carbon_price_rmb_per_t")}
+        return Rules(**{name: getattr(self.rules, name).at(month) for name in Rules.names()})
 
     def approve(self, node: int, month: int, node_utilisation: float, exempt_from_floor: bool,
                 energy_ok: bool, draw: float) -> bool:
@@ -118,3 +125,83 @@ class LocalGovernment(mesa.Agent):
     def capex_rate(self, month: int) -> float:
         b = self.capex_subsidy
         return b.rate if b.active(month) and b.left > 0 else 0.0
+
+
+class LocalGovernments:
+    """All local governments (one per node, in node order)."""
+
+    def __init__(self, governments: Sequence[LocalGovernment], role: np.ndarray) -> None:
+        self.governments = list(governments)
+        self.role = role   # [node] ROLES index
+
+    def __iter__(self) -> Iterator[LocalGovernment]:
+        return iter(self.governments)
+
+    def __getitem__(self, index: int) -> LocalGovernment:
+        return self.governments[index]
+
+    def __len__(self) -> int:
+        return len(self.governments)
+
+    def new_year(self, utilisation: np.ndarray, first_year: bool) -> None:
+        """Adapt rates to last year's utilisation by node and refill every budget."""
+        for gov in self.governments:
+            gov.new_year(utilisation[gov.index], first_year)
+
+    def discount_rates(self, month: int) -> list[float]:
+        """Power discount each node's grid applies this month, share of the tariff."""
+        return [gov.discount_rate(month) for gov in self.governments]
+
+    def voucher_table(self, month: int, nominal: bool = False) -> np.ndarray:
+        """Voucher share of a bill [home node, DC node, compute type] this month: the rate
+        enterprises expect (nominal rate x share of claims paid last month), or the nominal
+        rate that claims are made at."""
+        n = len(self.governments)
+        table = np.zeros((n, n, 2))
+        west = self.role == WEST
+        for gov in self.governments:
+            b = gov.voucher
+            rate = (b.rate if b.active(month) else 0.0) if nominal \
+                else gov.voucher_rate(month)
+            if rate <= 0:
+                continue
+            inst = b.instrument
+            scope = {"local": np.arange(n) == gov.index, "any": np.ones(n, bool),
+                     "west": west}[inst.scope]
+            for ct in inst.compute_types:
+                table[gov.index, scope, COMPUTE_TYPES.index(ct)] = rate
+        return table
+
+    def pay_vouchers(self, month: int, enterprises: EnterpriseTable, fleet: Fleet
+                     ) -> np.ndarray:
+        """Each government pays its enterprises' voucher claims on this month's bills up to
+        its monthly allowance. Returns paid RMB by node."""
+        t, f = enterprises, fleet
+        n = len(self.governments)
+        paid = np.zeros(n)
+        placed = t.pool >= 0
+        table = self.voucher_table(month, nominal=True)
+        if not placed.any() or not table.any():
+            return paid
+        rows, segs = np.nonzero(placed)
+        pool = t.pool[placed]
+        dc = pool // 2
+        home = t.home[rows]
+        claims_each = (table.ravel()[(home * n + f.node[dc]) * 2 + pool % 2]
+                       * f.price.ravel()[pool] * t.load_w[placed] / 1e3)
+        claims = np.bincount(home, weights=claims_each, minlength=n)
+        months_left = 12 - month % 12
+        for gov in self.governments:
+            if claims[gov.index] > 0:
+                paid[gov.index] = gov.voucher.pay(claims[gov.index], months_left)
+        return paid
+
+    def pay_power_discounts(self, month: int, base_tariff: np.ndarray,
+                            node_energy: np.ndarray) -> np.ndarray:
+        """Each government pays the power discount on its DCs' electricity (MWh by node, at
+        the base tariff RMB/kWh) up to its monthly allowance. Returns paid RMB by node."""
+        claims = np.array([gov.power_discount.rate if gov.power_discount.active(month) else 0.0
+                           for gov in self.governments]) * base_tariff * node_energy * 1e3
+        months_left = 12 - month % 12
+        return np.array([gov.power_discount.pay(c, months_left) if c > 0 else 0.0
+                         for gov, c in zip(self.governments, claims, strict=True)])

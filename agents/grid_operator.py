@@ -1,14 +1,18 @@
 """Grid operators, one per node: tariffs, emission factors, green supply, curtailment and
-UHV exports (DESIGN §4.3). Energy in MWh, tariffs in RMB/kWh, factors in kgCO2/kWh."""
+UHV exports (DESIGN §4.3). Energy in MWh, tariffs in RMB/kWh, factors in kgCO2/kWh.
+
+`GridOperators` is the set of all of them: it runs the month's UHV delivery and tariff update
+for every node and holds the resulting tariffs and factors as arrays by node."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
 
 import mesa
 import numpy as np
 
+from model.constants import HOURS_PER_MONTH
 from model.schema import Grid, Node, UHVLine
-
-HOURS_PER_MONTH = 730.0
 
 
 class GridOperator(mesa.Agent):
@@ -81,3 +85,65 @@ class GridOperator(mesa.Agent):
 
     def clear_imports(self) -> None:
         self.import_mwh = self.import_ef = self.import_price = 0.0
+
+
+class GridOperators:
+    """All grid operators (one per node, in node order) and the month's arrays by node."""
+
+    def __init__(self, operators: Sequence[GridOperator], lines: Sequence[UHVLine],
+                 node_index: dict[str, int], green_premium: np.ndarray) -> None:
+        self.operators = list(operators)
+        self.lines = tuple(lines)
+        self.node_index = node_index
+        self.green_premium = green_premium     # [node] RMB/kWh of a green contract
+        n = len(self.operators)
+        self.dc_facility_mw = np.zeros(n)      # [node] DC facility load last month, MW
+        self.uhv = np.zeros(3)                 # sent MWh, lost MWh, tariff RMB (all lines)
+        self.line_flows = np.zeros((len(self.lines), 3))   # per line, same
+        self.tariff = np.zeros(n)              # [node] DC tariff after discounts, RMB/kWh
+        self.base_tariff = np.zeros(n)         # [node] DC tariff before discounts, RMB/kWh
+        self.ef = np.zeros(n)                  # [node] emission factor, kgCO2/kWh
+
+    def __iter__(self) -> Iterator[GridOperator]:
+        return iter(self.operators)
+
+    def __getitem__(self, index: int) -> GridOperator:
+        return self.operators[index]
+
+    def __len__(self) -> int:
+        return len(self.operators)
+
+    def set_month(self, month: int, years_since_2022: float, discounts: Sequence[float]) -> None:
+        """UHV delivery on every line, then each node's tariff and emission factor."""
+        for g in self.operators:
+            g.clear_imports()
+        self.uhv = np.zeros(3)
+        self.line_flows = np.zeros((len(self.lines), 3))
+        for k, line in enumerate(self.lines):
+            sent, lost, tariff_rmb = GridOperator.uhv_delivery(line, month)
+            self.line_flows[k] = (sent, lost, tariff_rmb)
+            if sent > 0:
+                self.operators[self.node_index[line.sink]].receive(
+                    sent - lost, line.ef, line.sending_price + line.tariff_rmb_per_kwh)
+                self.uhv += (sent, lost, tariff_rmb)
+        for g, discount in zip(self.operators, discounts, strict=True):
+            g.update(years_since_2022, discount, self.dc_facility_mw[g.index])
+        self.tariff = np.array([g.tariff for g in self.operators])
+        self.base_tariff = np.array([g.base_tariff for g in self.operators])
+        self.ef = np.array([g.ef for g in self.operators])
+
+    def supply_dcs(self, node_energy: np.ndarray, green_wanted: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The month's DC electricity by node (MWh): records the DC load, sells green
+        contracts (rationed) and lets DC load absorb curtailment. Returns (green sold MWh,
+        curtailment absorbed MWh) by node."""
+        self.dc_facility_mw = node_energy / HOURS_PER_MONTH
+        sold = np.array([g.sell_green(w) for g, w in zip(self.operators, green_wanted,
+                                                         strict=True)])
+        absorbed = np.array([g.absorb_curtailment(e) for g, e in
+                             zip(self.operators, node_energy, strict=True)])
+        return sold, absorbed
+
+    def new_year(self) -> None:
+        for g in self.operators:
+            g.new_year()

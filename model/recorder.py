@@ -1,21 +1,25 @@
 """Data collection (DESIGN §5 step 6, §6): national, node and flow records every month and
-yearly agent snapshots. Column meanings and units: docs/outputs.md."""
+yearly agent snapshots. Column meanings and units: docs/outputs.md.
+
+The recorder reads the model state documented by `model.state.ModelState` and imports no
+model code."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from agents.datacenter import HOURS_PER_MONTH, RETIRED
 from agents.enterprise import SEG_CLASS, SEG_TYPE, SEGMENTS
-from model.schema import COMPUTE_TYPES, LATENCY_CLASSES, ROLES
-
-if TYPE_CHECKING:
-    from model.model import EDWCModel
-
-EAST, WEST = 0, 2   # node roles (model.schema.ROLES order)
+from model.constants import (
+    COMPUTE_TYPES,
+    EAST,
+    HOURS_PER_MONTH,
+    LATENCY_CLASSES,
+    RETIRED,
+    ROLES,
+    WEST,
+)
+from model.state import ModelState, Rules
 
 
 def _ratio(a: float, b: float) -> float:
@@ -25,7 +29,7 @@ def _ratio(a: float, b: float) -> float:
 class Recorder:
     """Collects one row of national numbers, one row per node and the flows each month."""
 
-    def __init__(self, model: EDWCModel) -> None:
+    def __init__(self, model: ModelState) -> None:
         self.model = model
         self.national: list[dict] = []
         self.node: list[dict[str, np.ndarray]] = []
@@ -41,9 +45,11 @@ class Recorder:
             return np.asarray(self.model.config.supply.initial_utilisation, dtype=float)
         return np.mean([r["utilisation"] for r in recent], axis=0)
 
-    def record(self, rules: dict) -> None:
+    def record(self, rules: Rules) -> None:
+        """Append this month's national, node, flow and line records (and, in December or
+        the last month, the yearly agent snapshots)."""
         m = self.model
-        f, t, acc, n = m.fleet, m.enterprises, m.month_account, m.map.n
+        f, t, acc, n = m.fleet, m.enterprises, m.account, m.map.n
         role = m.map.role
         placed = t.pool >= 0
         rows, segs = np.nonzero(placed)
@@ -58,7 +64,7 @@ class Recorder:
         one_hot = np.eye(3)[role]
         by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
-        want = m.want_w if hasattr(m, "want_w") else t.demand_w()
+        want = m.want_w
         want_seg = want.sum(axis=0) / 1e6
         demand = float(want_seg.sum())
         node_served = np.bincount(serving, weights=load_mw, minlength=n)
@@ -66,12 +72,12 @@ class Recorder:
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
         node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
-        energy, node_energy = acc["energy"], acc["node_energy"]
-        it_mw = m.occupied_mw.sum(axis=1)
+        energy, node_energy = acc.energy, acc.node_energy
+        it_mw = f.occupied_mw.sum(axis=1)
         node_it = np.bincount(f.node, weights=it_mw, minlength=n)
-        green_node = np.bincount(f.node, weights=acc["green_mwh"], minlength=n)
-        co2_loc_node = node_energy * m.ef
-        co2_mkt_node = np.bincount(f.node, weights=acc["co2_market"], minlength=n)
+        green_node = np.bincount(f.node, weights=acc.green_mwh, minlength=n)
+        co2_loc_node = node_energy * m.grids.ef
+        co2_mkt_node = np.bincount(f.node, weights=acc.co2_market, minlength=n)
         price_dc = np.divide((f.price * cap).sum(axis=1), cap.sum(axis=1),
                              out=np.zeros(f.n), where=cap.sum(axis=1) > 0)
         price_node_w = np.bincount(f.node, weights=price_dc * cap.sum(axis=1), minlength=n)
@@ -84,8 +90,8 @@ class Recorder:
                               * load_away * 1000.0).sum())
         latency = terms.latency_ms[o_away, s_away]
         migrated = float(load_away.sum())
-        subsidy_node = acc["voucher_paid"] + acc["discount_paid"] + acc["capex_subsidy"]
-        revenue_node = np.bincount(f.node, weights=acc["revenue"], minlength=n)
+        subsidy_node = acc.voucher_paid + acc.discount_paid + acc.capex_subsidy
+        revenue_node = np.bincount(f.node, weights=acc.revenue, minlength=n)
         year, month = divmod(m.month, 12)
         stamp = pd.Timestamp(year=year, month=month + 1, day=1)
         rec = {
@@ -118,34 +124,34 @@ class Recorder:
         rec.update({
             "pue": _ratio(total_energy, float(it_mw.sum()) * HOURS_PER_MONTH),
             "energy_mwh": total_energy, "twh": total_energy / 1e6,
-            "green_share": _ratio(float(acc["green_mwh"].sum()), total_energy),
+            "green_share": _ratio(float(acc.green_mwh.sum()), total_energy),
             "co2_location_t": float(co2_loc_node.sum()),
-            "co2_market_t": float(acc["co2_market"].sum()),
-            "curtailment_absorbed_mwh": float(acc["absorbed"].sum()),
+            "co2_market_t": float(acc.co2_market.sum()),
+            "curtailment_absorbed_mwh": float(acc.absorbed.sum()),
         })
         for r, name in enumerate(ROLES):
             sel = role == r
             rec[f"price_{name}"] = _ratio(price_node_w[sel].sum(), node_cap[sel].sum())
         west_nodes = role == WEST
         rec.update({
-            "revenue_rmb": float(acc["revenue"].sum()),
-            "investment_rmb": float(acc["investment"].sum()),
-            "new_capacity_mw": float(acc["new_mw"].sum()),
-            "new_capacity_mw_west": float(acc["new_mw"][west_nodes].sum()),
-            "subsidy_voucher_rmb": float(acc["voucher_paid"].sum()),
-            "subsidy_power_rmb": float(acc["discount_paid"].sum()),
-            "subsidy_capex_rmb": float(acc["capex_subsidy"].sum()),
+            "revenue_rmb": float(acc.revenue.sum()),
+            "investment_rmb": float(acc.investment.sum()),
+            "new_capacity_mw": float(acc.new_mw.sum()),
+            "new_capacity_mw_west": float(acc.new_mw[west_nodes].sum()),
+            "subsidy_voucher_rmb": float(acc.voucher_paid.sum()),
+            "subsidy_power_rmb": float(acc.discount_paid.sum()),
+            "subsidy_capex_rmb": float(acc.capex_subsidy.sum()),
             "subsidy_total_rmb": float(subsidy_node.sum()),
-            "enterprise_spend_rmb": float(acc["revenue"].sum() - acc["voucher_paid"].sum()),
-            "electricity_cost_rmb": float(acc["electricity"].sum()),
-            "carbon_cost_rmb": float(acc["carbon"].sum()),
+            "enterprise_spend_rmb": float(acc.revenue.sum() - acc.voucher_paid.sum()),
+            "electricity_cost_rmb": float(acc.electricity.sum()),
+            "carbon_cost_rmb": float(acc.carbon.sum()),
             "eflops": float((cap * f.fpw).sum() * 1e-3),
             "eflops_general": float((cap[:, 0] * f.fpw[:, 0]).sum() * 1e-3),
             "eflops_intelligent": float((cap[:, 1] * f.fpw[:, 1]).sum() * 1e-3),
             "n_datacenters": int(operating.sum()),
-            "route_factor": float(rules["route_factor"]),
-            "uhv_sent_mwh": float(m.uhv[0]), "uhv_loss_mwh": float(m.uhv[1]),
-            "uhv_tariff_rmb": float(m.uhv[2]),
+            "route_factor": float(rules.route_factor),
+            "uhv_sent_mwh": float(m.grids.uhv[0]), "uhv_loss_mwh": float(m.grids.uhv[1]),
+            "uhv_tariff_rmb": float(m.grids.uhv[2]),
             "network_cost_rmb": network_cost,
             "migrated_mw": migrated,
             "mean_latency_ms_migrated": _ratio(float((latency * load_away).sum()), migrated),
@@ -162,9 +168,9 @@ class Recorder:
             "green_share": np.divide(green_node, node_energy, out=np.zeros(n),
                                      where=node_energy > 0),
             "co2_location_t": co2_loc_node, "co2_market_t": co2_mkt_node,
-            "grid_ef": m.ef.copy(), "tariff": m.tariff.copy(), "price": node_price,
+            "grid_ef": m.grids.ef.copy(), "tariff": m.grids.tariff.copy(), "price": node_price,
             "curtailment_mwh": np.array([g.curtailment_mwh for g in grids]),
-            "curtailment_absorbed_mwh": acc["absorbed"],
+            "curtailment_absorbed_mwh": acc.absorbed,
             "uhv_import_mwh": np.array([g.import_mwh for g in grids]),
             "voucher_rate": np.array([g.voucher.rate if g.voucher.active(m.month) else 0.0
                                       for g in govs]),
@@ -173,11 +179,11 @@ class Recorder:
                                         for g in govs]),
             "budget_rmb": np.array([g.budget_left for g in govs]),
             "subsidy_rmb": subsidy_node, "revenue_rmb": revenue_node,
-            "investment_rmb": acc["investment"].copy(),
+            "investment_rmb": acc.investment.copy(),
             "n_datacenters": np.bincount(f.node[operating], minlength=n),
         })
         self.flows.append(flows)
-        self.lines.append(m.line_flows.copy())
+        self.lines.append(m.grids.line_flows.copy())
         if month == 11 or m.month == m.config.run.end:
             self._snapshot(year)
 
@@ -189,7 +195,7 @@ class Recorder:
         t = m.enterprises
         columns = {
             "year": year,
-            "unique_id": [a.unique_id for a in m.enterprise_agents],
+            "unique_id": [a.unique_id for a in t.agents],
             "node": np.asarray(m.map.names)[t.home],
             "sector": np.asarray([s.name for s in m.config.demand.sectors])[t.sector],
             "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,

@@ -16,11 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-ROLES = ("east", "central", "west")
-LATENCY_CLASSES = ("realtime", "interactive", "batch")
-COMPUTE_TYPES = ("general", "intelligent")
-VOUCHER_SCOPES = ("local", "any", "west")
-OPERATOR_KINDS = ("telecom", "cloud", "third_party", "state")
+from model.constants import COMPUTE_TYPES, LATENCY_CLASSES, OPERATOR_KINDS, ROLES, VOUCHER_SCOPES
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 INSTANTIATION_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
 SECTIONS = ("run", "geography", "demand", "supply", "grid", "policy", "scenario")

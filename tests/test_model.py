@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import SHORT
 
-from agents.datacenter import HOURS_PER_MONTH, OPERATING
+from model.constants import HOURS_PER_MONTH, OPERATING
 from model.model import EDWCModel
 from model.run import compose_config, simulate
 from model.schema import validate
@@ -15,7 +15,7 @@ from model.schema import validate
 
 def check_month(m: EDWCModel) -> None:
     """Every DESIGN §12 invariant on the model's own state after one month."""
-    t, f, acc = m.enterprises, m.fleet, m.month_account
+    t, f, acc = m.enterprises, m.fleet, m.account
     rec = m.recorder.national[-1]
     want = m.want_w
     placed = t.pool >= 0
@@ -26,13 +26,13 @@ def check_month(m: EDWCModel) -> None:
     assert rec["unserved_mw"] >= -1e-9
     # occupied <= capacity for every pool; nothing sits in a DC that is not operating
     cap = np.where(f.operating[:, None], f.cap_mw, 0.0)
-    assert (m.occupied_mw <= cap + 1e-9).all()
-    assert (m.occupied_mw[f.status != OPERATING] == 0).all()
+    assert (m.fleet.occupied_mw <= cap + 1e-9).all()
+    assert (m.fleet.occupied_mw[f.status != OPERATING] == 0).all()
     # energy = IT load x PUE x hours; emissions = energy x factor (both accountings)
-    np.testing.assert_allclose(acc["energy"], m.occupied_mw.sum(axis=1) * f.pue * HOURS_PER_MONTH)
-    assert rec["co2_location_t"] == pytest.approx(float((acc["node_energy"] * m.ef).sum()))
-    np.testing.assert_allclose(acc["co2_market"],
-                               (acc["energy"] - acc["green_mwh"]) * m.ef[f.node])
+    np.testing.assert_allclose(acc.energy, f.occupied_mw.sum(axis=1) * f.pue * HOURS_PER_MONTH)
+    assert rec["co2_location_t"] == pytest.approx(float((acc.node_energy * m.grids.ef).sum()))
+    np.testing.assert_allclose(acc.co2_market,
+                               (acc.energy - acc.green_mwh) * m.grids.ef[f.node])
     assert rec["co2_market_t"] <= rec["co2_location_t"] + 1e-6
     # budgets never below zero; money paid = money received
     for gov in m.local_govs:
@@ -40,8 +40,8 @@ def check_month(m: EDWCModel) -> None:
             assert budget.left >= -1e-6
     assert rec["enterprise_spend_rmb"] + rec["subsidy_voucher_rmb"] == pytest.approx(
         rec["revenue_rmb"])
-    grid_income = (acc["energy"] * 1e3 * m.base_tariff[f.node]).sum()
-    assert acc["electricity"].sum() + acc["discount_paid"].sum() == pytest.approx(grid_income)
+    grid_income = (acc.energy * 1e3 * m.grids.base_tariff[f.node]).sum()
+    assert acc.electricity.sum() + acc.discount_paid.sum() == pytest.approx(grid_income)
     assert rec["subsidy_total_rmb"] == pytest.approx(
         rec["subsidy_voucher_rmb"] + rec["subsidy_power_rmb"] + rec["subsidy_capex_rmb"])
     # no negative capacities, loads, prices

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from agents.datacenter import HOURS_PER_MONTH, OPERATING
+from model.constants import HOURS_PER_MONTH, OPERATING
 from model.model import EDWCModel
 from model.run import compose_config, simulate
 from model.schema import validate
+from model.state import Rules
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 
@@ -75,6 +76,14 @@ def overrides(params: dict) -> list[str]:
     return out
 
 
+def state_snapshot(model: EDWCModel) -> dict[str, np.ndarray]:
+    """Copies of the fleet and grid state the invariants compare against."""
+    f, g = model.fleet, model.grids
+    return {"pue": f.pue.copy(), "price": f.price.copy(), "cap_w": f.capacity_w(),
+            "status": f.status.copy(), "node": f.node.copy(), "occupied": f.occupied_mw.copy(),
+            "ef": g.ef.copy(), "base_tariff": g.base_tariff.copy(), "tariff": g.tariff.copy()}
+
+
 class Watch:
     """Snapshots of the model's state at the moment each month is accounted (before that
     month's investment changes the fleet), taken by wrapping `EDWCModel._account`."""
@@ -84,13 +93,9 @@ class Watch:
         self.snap: dict[str, np.ndarray] = {}
         account = model._account
 
-        def watched(rules: dict) -> None:
+        def watched(rules: Rules) -> None:
             account(rules)
-            f = model.fleet
-            self.snap = {"pue": f.pue.copy(), "price": f.price.copy(), "cap_w": model._capacity_w(),
-                         "status": f.status.copy(), "node": f.node.copy(),
-                         "occupied": model.occupied_mw.copy(), "ef": model.ef.copy(),
-                         "base_tariff": model.base_tariff.copy(), "tariff": model.tariff.copy()}
+            self.snap = state_snapshot(model)
 
         model._account = watched   # type: ignore[method-assign]
 
@@ -101,7 +106,7 @@ class Watch:
 
 def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
     """Every invariant of DESIGN §12 for the month just recorded."""
-    t, f, acc, s = m.enterprises, m.fleet, m.month_account, w.snap
+    t, f, acc, s = m.enterprises, m.fleet, m.account, w.snap
     rec, node_rec = m.recorder.national[-1], m.recorder.node[-1]
     want = m.want_w
     placed = t.pool >= 0
@@ -125,13 +130,13 @@ def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
     assert (f.cap_mw >= 0).all() and (f.price >= 0).all() and (s["tariff"] >= 0).all()
     # energy = IT load x PUE x hours, per DC; node and national totals agree
     it = s["occupied"].sum(axis=1)
-    energy = acc["energy"][:rows]
+    energy = acc.energy[:rows]
     assert np.allclose(energy, it * s["pue"] * HOURS_PER_MONTH, rtol=REL, atol=1e-9)
     node_energy = np.bincount(s["node"], weights=energy, minlength=m.map.n)
-    assert np.allclose(acc["node_energy"], node_energy, rtol=REL, atol=1e-9)
+    assert np.allclose(acc.node_energy, node_energy, rtol=REL, atol=1e-9)
     assert np.isclose(rec["energy_mwh"], energy.sum(), rtol=REL, atol=1e-9)
     # emissions = energy x factor; market-based (green contracts netted) <= location-based
-    green = acc["green_mwh"][:rows]
+    green = acc.green_mwh[:rows]
     assert ((green >= -1e-9) & (green <= energy * (1 + REL) + 1e-9)).all()
     assert np.isclose(rec["co2_location_t"], (node_energy * s["ef"]).sum(), rtol=REL, atol=1e-9)
     co2_market = ((energy - green) * s["ef"][s["node"]]).sum()
@@ -143,7 +148,7 @@ def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
     pool = t.pool[rows_p, segs]
     bills = np.bincount(pool // 2, weights=s["price"][pool // 2, pool % 2]
                         * t.load_w[rows_p, segs] / 1e3, minlength=rows)   # RMB, enterprise side
-    assert np.allclose(acc["revenue"][:rows], bills, rtol=1e-9, atol=1e-6)
+    assert np.allclose(acc.revenue[:rows], bills, rtol=1e-9, atol=1e-6)
     assert np.isclose(rec["enterprise_spend_rmb"] + rec["subsidy_voucher_rmb"],
                       bills.sum(), rtol=1e-9, atol=1e-6)
     assert rec["enterprise_spend_rmb"] >= -1e-6
@@ -151,7 +156,7 @@ def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
     assert np.allclose(node_rec["subsidy_rmb"], gov_paid, rtol=1e-9, atol=1e-6)
     assert np.isclose(rec["subsidy_total_rmb"], gov_paid.sum(), rtol=1e-9, atol=1e-6)
     grid_bill = (energy * 1e3 * s["base_tariff"][s["node"]]).sum()
-    assert np.isclose(acc["electricity"][:rows].sum() + acc["discount_paid"].sum(), grid_bill,
+    assert np.isclose(acc.electricity[:rows].sum() + acc.discount_paid.sum(), grid_bill,
                       rtol=1e-9, atol=1e-6)
     # government budgets never below zero
     for gov in m.local_govs:
@@ -191,10 +196,7 @@ def test_invariants_hold_every_month_for_random_valid_configs(params):
     config = validate(compose_config(overrides(params)))
     m = EDWCModel(config)
     w = Watch(m)
-    w.snap = {"pue": m.fleet.pue.copy(), "price": m.fleet.price.copy(),
-              "cap_w": m._capacity_w(), "status": m.fleet.status.copy(),
-              "node": m.fleet.node.copy(), "occupied": m.occupied_mw.copy(), "ef": m.ef.copy(),
-              "base_tariff": m.base_tariff.copy(), "tariff": m.tariff.copy()}
+    w.snap = state_snapshot(m)
     check_month(m, w, np.zeros(m.map.n))          # the initial placement (run.start)
     while not m.finished:
         paid_before = w.paid()
