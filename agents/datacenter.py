@@ -17,6 +17,7 @@ import numpy as np
 
 from model.constants import (
     BUILDING,
+    DC_STATUS,
     HOURS_PER_MONTH,
     HOURS_PER_YEAR,
     OPERATING,
@@ -356,7 +357,7 @@ class DataCenter(mesa.Agent):
         kinds = [k.name for k in f.supply.operator_kinds]
         return {"unique_id": self.unique_id, "node": self.model.map.names[self.node],
                 "kind": kinds[int(f.kind[r])],
-                "status": ("building", "operating", "retired")[int(f.status[r])],
+                "status": DC_STATUS[int(f.status[r])],
                 "capacity_mw_general": float(f.cap_mw[r, 0]),
                 "capacity_mw_intelligent": float(f.cap_mw[r, 1]),
                 "occupied_mw": float(f.occupied_mw[r].sum()),

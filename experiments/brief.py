@@ -331,9 +331,11 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
                   lambda d: None, lambda d: F.west_share_by_class_data(d.national, style),
                   lambda d: F.west_share_by_class(d.national, style)),
         FigureJob("hub_scorecard", "Hub scorecard",
-                  "Yearly mean rack utilisation and IT-load-weighted PUE by node vs the 65 % "
-                  "utilisation target and the 1.25 (east/central) and 1.2 (west) PUE caps for "
-                  f"new hub DCs; markers are medians, whiskers the {lo:g}–{hi:g} % range.",
+                  "Yearly mean rack utilisation and IT-load-weighted PUE by node vs the "
+                  f"{targets['utilisation'] * 100:g} % utilisation target and the "
+                  f"{targets['pue_east']:g} (east/central) and {targets['pue_west']:g} (west) "
+                  "PUE caps for new hub DCs; markers are medians, whiskers the "
+                  f"{lo:g}–{hi:g} % range.",
                   no_node, lambda d: F.hub_scorecard_data(d.node, score_years(d), style),
                   lambda d: F.hub_scorecard(d.node, style, score_years(d), targets)),
         FigureJob("sweep_heatmap", "Sweep outcomes over two levers",

@@ -9,7 +9,8 @@ fixed margins (a layout engine would double the drawing time of every month).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Protocol
 
 import pandas as pd
@@ -17,10 +18,9 @@ import solara
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from model.run import compose_config
 from model.schema import ModelConfig
 
-UTILISATION_TARGET = 0.65          # hub start-up zones >= 65 % [A]
-PUE_TARGET = {"east": 1.25, "central": 1.25, "west": 1.20}   # new hub DCs, east / west [A]
 ROLE_COLOURS = {"east": "#d62728", "central": "#ff7f0e", "west": "#1f77b4"}
 CLASS_STYLES = {"realtime": ":", "interactive": "--", "batch": "-."}
 FIGSIZE = (5.6, 3.4)
@@ -80,8 +80,19 @@ def west_share_figure(national: pd.DataFrame) -> Figure:
     return fig
 
 
-def utilisation_pue_figure(nodes: pd.DataFrame, month: str) -> Figure:
-    """Utilisation and PUE of each node this month, against the programme's targets."""
+@cache
+def programme_targets() -> dict[str, float]:
+    """The programme's targets drawn in the figures (conf/brief.yaml `brief.targets`):
+    utilisation, pue_east (east and central hubs), pue_west."""
+    return {k: float(v) for k, v in compose_config([], "brief").brief.targets.items()}
+
+
+def utilisation_pue_figure(nodes: pd.DataFrame, month: str,
+                           targets: Mapping[str, float] | None = None) -> Figure:
+    """Utilisation and PUE of each node this month, against the programme's targets
+    (`programme_targets()` unless given)."""
+    t = programme_targets() if targets is None else targets
+    pue_target = {"east": t["pue_east"], "central": t["pue_east"], "west": t["pue_west"]}
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     fig.subplots_adjust(left=0.22, right=0.97, top=0.9, bottom=0.14, wspace=0.08)
     ax_u, ax_p = fig.subplots(1, 2, sharey=True)
@@ -92,18 +103,19 @@ def utilisation_pue_figure(nodes: pd.DataFrame, month: str) -> Figure:
     y = range(len(nodes))
     colours = [ROLE_COLOURS.get(r, "grey") for r in nodes["role"]]
     ax_u.barh(y, nodes["utilisation"], color=colours)
-    ax_u.axvline(UTILISATION_TARGET, color="black", ls="--", lw=1)
+    ax_u.axvline(t["utilisation"], color="black", ls="--", lw=1)
     ax_u.set_xlim(0, 1)
     ax_u.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax_u.set_xlabel("utilisation (target 65 %)", fontsize=8)
+    ax_u.set_xlabel(f"utilisation (target {t['utilisation'] * 100:g} %)", fontsize=8)
     ax_u.set_yticks(list(y), [n.replace("_", " ") for n in nodes["node"]], fontsize=7)
     ax_u.invert_yaxis()
     ax_p.barh(y, nodes["pue"] - 1.0, left=1.0, color=colours)
     for i, role in enumerate(nodes["role"]):
-        target = PUE_TARGET.get(role, 1.25)
+        target = pue_target.get(role, t["pue_east"])
         ax_p.plot([target, target], [i - 0.45, i + 0.45], color="black", lw=1.5)
     ax_p.set_xlim(1.0, max(1.6, float(nodes["pue"].max()) + 0.05))
-    ax_p.set_xlabel("PUE (| = cap 1.25 east / 1.2 west)", fontsize=8)
+    ax_p.set_xlabel(f"PUE (| = cap {t['pue_east']:g} east / {t['pue_west']:g} west)",
+                    fontsize=8)
     for ax in (ax_u, ax_p):
         ax.tick_params(labelsize=7)
         ax.grid(axis="x", alpha=0.3)

@@ -26,9 +26,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-HOURS_PER_MONTH = 730.0
-LATENCY_CLASSES = ("realtime", "interactive", "batch")
-ROLE_ORDER = {"east": 0, "central": 1, "west": 2}
+from model.constants import HOURS_PER_MONTH, LATENCY_CLASSES, ROLES  # noqa: E402
+
+ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
 INSTRUMENTS = {"subsidy_voucher_rmb": "compute vouchers", "subsidy_power_rmb": "power discounts",
                "subsidy_capex_rmb": "capex/land subsidies", "subsidy_total_rmb": "all instruments"}
 OUTCOME_LABELS = {"west_share": "west share of served load (%)",
@@ -242,8 +242,9 @@ def hub_scorecard_data(node: pd.DataFrame, years: Sequence[int],
 
 def hub_scorecard(node: pd.DataFrame, style: FigureStyle, years: Sequence[int],
                   targets: Mapping[str, float]) -> Figure:
-    """Utilisation (%) and average PUE (-) by node vs the 65 % utilisation and 1.25 (east) /
-    1.2 (west) new-build PUE targets, one row of panels per year (DESIGN §1 Q2)."""
+    """Utilisation (%) and average PUE (-) by node vs the utilisation and new-build PUE
+    targets (`targets`: utilisation, pue_east, pue_west from conf/brief.yaml `brief.targets`),
+    one row of panels per year (DESIGN §1 Q2)."""
     data = hub_scorecard_data(node, years, style)
     years = sorted(data["year"].unique())
     scenarios = scenarios_in(data)
