@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import figures as F
+from model.outcomes import KEY_NUMBERS, OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -392,26 +393,18 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
 
 # ---------------------------------------------------------------- key numbers
 
-KEY_NUMBERS = (("west_share", "mean", 100.0, "west share (%)"),
-               ("utilisation", "mean", 100.0, "utilisation (%)"),
-               ("pue", "mean", 1.0, "average PUE (-)"),
-               ("twh", "sum", 1.0, "electricity (TWh/yr)"),
-               ("co2_location_t", "sum", 1e-6, "CO2 location-based (Mt/yr)"),
-               ("co2_market_t", "sum", 1e-6, "CO2 market-based (Mt/yr)"),
-               ("subsidy_total_rmb", "sum", 1e-9, "subsidy outlay (bn RMB/yr)"))
-
-
 def key_numbers(national: pd.DataFrame, years: Sequence[int],
                 quantiles: tuple[float, float] = (0.05, 0.95)) -> pd.DataFrame:
-    """Per scenario and year (those the runs reach): median and band across runs of west
-    share, utilisation, PUE, TWh/yr, MtCO2/yr (both accountings) and subsidy outlay."""
+    """Per scenario and year (those the runs reach): median and band across runs of the
+    declared key numbers (`model.outcomes.KEY_NUMBERS`: west share, utilisation, PUE, TWh/yr,
+    MtCO2/yr in both accountings, subsidy outlay)."""
     part = national[national["year"].isin(list(years))]
     frames = []
-    for column, agg, scale, label in KEY_NUMBERS:
-        per_run = F.yearly(part, [column], agg)
-        per_run["value"] = per_run[column] * scale
+    for o in (OUTCOMES[name] for name in KEY_NUMBERS):
+        per_run = F.yearly(part, [o.column], o.agg)
+        per_run["value"] = per_run[o.column] * o.scale
         out = F.band(per_run, ["scenario", "year"], "value", quantiles)
-        out.insert(0, "metric", label)
+        out.insert(0, "metric", o.label)
         frames.append(out)
     return pd.concat(frames, ignore_index=True)
 

@@ -27,15 +27,11 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from model.constants import HOURS_PER_MONTH, LATENCY_CLASSES, ROLES  # noqa: E402
+from model.outcomes import ENERGY_PANELS, OUTCOMES  # noqa: E402
 
 ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
 INSTRUMENTS = {"subsidy_voucher_rmb": "compute vouchers", "subsidy_power_rmb": "power discounts",
                "subsidy_capex_rmb": "capex/land subsidies", "subsidy_total_rmb": "all instruments"}
-OUTCOME_LABELS = {"west_share": "west share of served load (%)",
-                  "co2_location_t": "CO2, location-based (MtCO2/yr)",
-                  "co2_market_t": "CO2, market-based (MtCO2/yr)",
-                  "twh": "DC electricity (TWh/yr)", "utilisation": "utilisation (%)",
-                  "utilisation_west": "western utilisation (%)", "pue": "average PUE (-)"}
 DASHES = ["", (4, 2), (1, 1.5), (6, 2, 1, 2), (3, 1, 1, 1, 1, 1), (8, 3)]
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 
@@ -307,7 +303,10 @@ def parse_outcome(text: str) -> tuple[str, str]:
 
 
 def outcome_scale(column: str) -> float:
-    """Display scale: shares in %, tCO2 in MtCO2, RMB in bn RMB."""
+    """Display scale: a declared outcome's (`model.outcomes`); otherwise shares in %, tCO2
+    in MtCO2, RMB in bn RMB."""
+    if column in OUTCOMES:
+        return OUTCOMES[column].scale
     if "share" in column or column.startswith("utilisation"):
         return 100.0
     if column.endswith("_t"):
@@ -318,8 +317,8 @@ def outcome_scale(column: str) -> float:
 
 
 def outcome_label(column: str, agg: str) -> str:
-    if column in OUTCOME_LABELS:
-        return OUTCOME_LABELS[column]
+    if column in OUTCOMES:
+        return OUTCOMES[column].label
     unit = {1e-9: "bn RMB/yr", 1e-6: "Mt/yr", 100.0: "%"}.get(outcome_scale(column), "")
     return f"{column} ({agg}{', ' + unit if unit else ''})"
 
@@ -390,9 +389,9 @@ def _lever_label(name: str) -> str:
 
 # ---------------------------------------------------------------- emissions and electricity
 
-ENERGY_PANELS = (("twh", 1.0, "DC electricity (TWh/yr)"),
-                 ("co2_location_t", 1e-6, "CO2 location-based (MtCO2/yr)"),
-                 ("co2_market_t", 1e-6, "CO2 market-based (MtCO2/yr)"))
+def _energy_panels() -> list[tuple[str, float, str]]:
+    """(column, display scale, label) of the declared energy outcomes."""
+    return [(OUTCOMES[n].column, OUTCOMES[n].scale, OUTCOMES[n].label) for n in ENERGY_PANELS]
 
 
 def emissions_electricity_data(national: pd.DataFrame, style: FigureStyle | None = None
@@ -400,9 +399,9 @@ def emissions_electricity_data(national: pd.DataFrame, style: FigureStyle | None
     """Yearly DC electricity (TWh/yr) and CO2 (MtCO2/yr, location- and market-based), median
     and band across runs per scenario (partial years annualised)."""
     q = (style or FigureStyle()).quantiles
-    per_run = yearly(national, [c for c, _, _ in ENERGY_PANELS], "sum")
+    per_run = yearly(national, [c for c, _, _ in _energy_panels()], "sum")
     frames = []
-    for column, scale, _ in ENERGY_PANELS:
+    for column, scale, _ in _energy_panels():
         part = per_run.assign(value=per_run[column] * scale)
         out = band(part, ["scenario", "year"], "value", q)
         out.insert(0, "metric", {"twh": "twh_per_yr"}.get(column, column.replace(
@@ -415,9 +414,9 @@ def emissions_electricity(national: pd.DataFrame, style: FigureStyle) -> Figure:
     """DC electricity (TWh/yr) and CO2 (MtCO2/yr) on location- and market-based accounting,
     by scenario over time (DESIGN §1 Q3)."""
     scenarios = scenarios_in(national)
-    per_run = yearly(national, [c for c, _, _ in ENERGY_PANELS], "sum")
+    per_run = yearly(national, [c for c, _, _ in _energy_panels()], "sum")
     fig, axes = plt.subplots(1, 3, figsize=style.size("emissions_electricity"))
-    for ax, (column, scale, label) in zip(axes, ENERGY_PANELS, strict=True):
+    for ax, (column, scale, label) in zip(axes, _energy_panels(), strict=True):
         plot = per_run.assign(value=per_run[column] * scale)
         sns.lineplot(plot, x="year", y="value", hue="scenario", style="scenario",
                      hue_order=scenarios, style_order=scenarios, palette=style.colors(scenarios),

@@ -25,8 +25,9 @@ import pandas as pd
 
 from experiments.design import RAW_PREFIX, Design, SweepInputError, parse_design
 from experiments.store import atomic_write_text, load_sweep
+from model.outcomes import OUTCOMES, SENSITIVITY
 
-DEFAULT_OUTPUTS = ("west_share:2030", "co2_location_t:2030", "utilisation_west:2030")
+DEFAULT_OUTPUTS = tuple(f"{name}:{year}" for name, year in SENSITIVITY)
 SUM_SUFFIXES = ("_t", "_mwh", "twh", "_rmb")
 INDICES = {"sobol": ("S1", "ST"), "morris": ("mu_star", "sigma")}
 CONF = {"S1": "S1_conf", "ST": "ST_conf", "mu_star": "mu_star_conf"}
@@ -46,11 +47,14 @@ class Output:
 
 
 def parse_output(text: str) -> Output:
-    """Parse ``column:year[:agg]`` (agg defaults to sum for tCO2/MWh/TWh/RMB, else mean)."""
+    """Parse ``column:year[:agg]``. agg defaults to the declared outcome's (`model.outcomes`)
+    if it is a yearly mean or sum, else to sum for tCO2/MWh/TWh/RMB columns and mean."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[1].isdigit():
         raise SweepInputError("--output", text, "expected column:year[:mean|sum]")
+    declared = OUTCOMES.get(parts[0])
     agg = parts[2] if len(parts) == 3 else (
+        declared.agg if declared is not None and declared.agg in ("mean", "sum") else
         "sum" if parts[0].endswith(SUM_SUFFIXES) else "mean")
     if agg not in ("mean", "sum"):
         raise SweepInputError("--output", text, "aggregation must be mean or sum")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.outcomes import OUTCOMES
 from model.run import ROOT, compose_config, simulate
 from model.schema import ConfigError
 
@@ -60,13 +61,9 @@ class Target:
         return f"[{self.low:g}, {self.high:g}]"
 
 
-def _december(nat: pd.DataFrame, year: int) -> pd.Series:
-    return nat[nat["month"] == pd.Timestamp(year=year, month=12, day=1)].iloc[0]
-
-
 def racks_m(year: int) -> Callable[[Tables], float]:
     """Operating racks (2.5 kW) at the end of `year`, millions."""
-    return lambda t: float(_december(t["national"], year)["racks"]) / 1e6
+    return lambda t: OUTCOMES["racks"].raw(t["national"], year) / 1e6
 
 
 def group_utilisation(nodes: Sequence[str], year: int | None) -> Callable[[Tables], float]:
@@ -81,7 +78,7 @@ def group_utilisation(nodes: Sequence[str], year: int | None) -> Callable[[Table
 
 
 def national_utilisation(year: int) -> Callable[[Tables], float]:
-    return lambda t: float(t["national"].loc[t["national"]["year"] == year, "utilisation"].mean())
+    return lambda t: OUTCOMES["utilisation"].raw(t["national"], year)
 
 
 def initial_utilisation(t: Tables) -> float:
@@ -109,7 +106,7 @@ def rack_share(nodes: Sequence[str], year: int) -> Callable[[Tables], float]:
 
 
 def eflops(column: str, year: int) -> Callable[[Tables], float]:
-    return lambda t: float(_december(t["national"], year)[column])
+    return lambda t: OUTCOMES[column].raw(t["national"], year)
 
 
 def west_hub_new_rack_share(year: int) -> Callable[[Tables], float]:
@@ -125,7 +122,8 @@ def west_hub_new_rack_share(year: int) -> Callable[[Tables], float]:
 
 
 def twh(year: int) -> Callable[[Tables], float]:
-    return lambda t: float(t["national"].loc[t["national"]["year"] == year, "twh"].sum())
+    """DC electricity in `year` (a full year: the annualised sum is the sum), TWh."""
+    return lambda t: OUTCOMES["twh"].raw(t["national"], year)
 
 
 def unserved_share(year: int) -> Callable[[Tables], float]:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from model.outcomes import OUTCOMES, SUMMARY
+
 YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # libyaml when available
 TABLES = ("national", "node", "flows", "lines", "datacenters", "enterprises")
 
@@ -61,23 +63,13 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
 
 
 def summary_table(national: pd.DataFrame, node: pd.DataFrame) -> pd.DataFrame:
-    """First- and last-year key numbers: west share, utilisation by role, PUE, TWh, MtCO2,
-    unserved MW (yearly means of monthly values; TWh and MtCO2 are yearly sums)."""
+    """First- and last-year key numbers (`model.outcomes.SUMMARY`): west share, utilisation
+    by role, PUE, TWh, MtCO2, racks, unserved MW (yearly means of monthly values; TWh and
+    MtCO2 are yearly totals)."""
     years = sorted(national["year"].unique())
     picks = [years[0], years[-1]] if len(years) > 1 else years
     rows = {}
     for y in picks:
-        nat = national[national["year"] == y]
-        rows[str(y)] = {
-            "west share of served load (%)": 100 * nat["west_share"].mean(),
-            "utilisation east (%)": 100 * nat["utilisation_east"].mean(),
-            "utilisation central (%)": 100 * nat["utilisation_central"].mean(),
-            "utilisation west (%)": 100 * nat["utilisation_west"].mean(),
-            "average PUE": nat["pue"].mean(),
-            "DC electricity (TWh/yr)": nat["twh"].sum() * 12 / len(nat),
-            "CO2 location-based (Mt/yr)": nat["co2_location_t"].sum() / 1e6 * 12 / len(nat),
-            "CO2 market-based (Mt/yr)": nat["co2_market_t"].sum() / 1e6 * 12 / len(nat),
-            "racks at year end (m)": nat["racks"].iloc[-1] / 1e6,
-            "unserved load (MW, mean)": nat["unserved_mw"].mean(),
-        }
+        rows[str(y)] = {OUTCOMES[name].label: OUTCOMES[name].display(national, y)
+                        for name in SUMMARY}
     return pd.DataFrame(rows)
