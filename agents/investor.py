@@ -15,8 +15,6 @@ takes no agent id. Capacity in MW of IT power, money in RMB.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from agents.datacenter import annuity_factor
@@ -29,16 +27,13 @@ from model.constants import (
     RETIRED,
     years_since_base,
 )
-from model.state import Rules
-
-if TYPE_CHECKING:
-    from model.model import EDWCModel
+from model.state import Rules, SimulationState
 
 
 class Investor:
     """The investment decisions of all operators, and their expectations."""
 
-    def __init__(self, model: EDWCModel) -> None:
+    def __init__(self, model: SimulationState) -> None:
         self.model = model
         # adaptive expectation of each node's utilisation, 0..1
         self.node_util_ema = np.asarray(model.config.supply.initial_utilisation,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.schema import ROLES, Geography
+from model.constants import ROLES
+from model.schema import Geography
 
 EARTH_RADIUS_KM = 6371.0
 

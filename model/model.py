@@ -142,17 +142,13 @@ class EDWCModel(mesa.Model):
         while not self.finished:
             self.step()
 
-    def voucher_table(self, nominal: bool = False) -> np.ndarray:
-        """Voucher share of a bill [home node, DC node, compute type] this month."""
-        return self.local_govs.voucher_table(self.month, nominal)
-
     def market_terms(self, rules: Rules) -> Terms:
         """This month's cost terms for the placement market."""
         d = self.config.demand
         return Terms(
             km=self.map.km, latency_ms=self.map.latency_ms(rules.route_factor),
             limit_ms=np.asarray(self.config.geography.latency_limits_ms),
-            voucher=self.voucher_table(),
+            voucher=self.local_govs.voucher_table(self.month),
             transfer_per_1000km=rules.transfer_rmb_per_kw_month_1000km,
             latency_penalty=np.array([d.latency_penalty_rmb_per_ms, d.latency_penalty_rmb_per_ms,
                                       d.batch_latency_penalty_rmb_per_ms]),

@@ -2,7 +2,8 @@
 
 `Rules`: the national rules in force this month. `MonthAccount`: the month's physical and money
 flows, by data center or by node, units in the field comments. `ModelState`: the model state
-the recorder reads (the model implements it; the recorder imports no model code).
+the recorder reads, and `SimulationState` what the investors read (the model implements both;
+neither the recorder nor the agents import model code).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from agents.grid_operator import GridOperators
     from model.geography import Map
     from model.market import Terms
+    from model.recorder import Recorder
     from model.schema import ModelConfig
 
 
@@ -96,3 +98,10 @@ class ModelState(Protocol):
     national: NationalGovernment    # hubs
     want_w: np.ndarray              # [E, 6] demand of every segment this month, W
     last_terms: Terms               # the placement market's cost terms this month
+
+
+class SimulationState(ModelState, Protocol):
+    """What the investors read besides: the random stream and the recorded history."""
+
+    rng: np.random.Generator
+    recorder: Recorder
