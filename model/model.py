@@ -12,17 +12,23 @@ The behaviour lives with the agents: `agents/enterprise.py` (growth, renewals, c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import mesa
 import numpy as np
+from omegaconf import DictConfig
 
 from agents.datacenter import Fleet
 from agents.enterprise import EnterpriseTable
 from agents.government import LocalGovernment, LocalGovernments, NationalGovernment
 from agents.grid_operator import GridOperator, GridOperators
 from agents.investor import Investor
+from model.compose import model_config
 from model.constants import years_since_base
 from model.geography import Map
 from model.market import Terms, place, place_reference
+from model.outcomes import MESA_REPORTERS
 from model.recorder import Recorder
 from model.schema import ModelConfig
 from model.state import MonthAccount, Rules
@@ -35,9 +41,22 @@ class EDWCModel(mesa.Model):
 
     State read by the recorder (`model.state.ModelState`): month, config, map, fleet,
     enterprises, account (`MonthAccount`), grids, local_govs, national, want_w, last_terms.
+
+    Built from a validated `ModelConfig`, or Mesa-style from keywords (`model.compose`):
+    `EDWCModel(seed=1, scenario="no_edwc", overrides=["run.end=2025-12"])`, a DictConfig,
+    or dotted config keys (`EDWCModel(**{"demand.n_enterprises": 500})`, as
+    `mesa.batch_run` passes its parameters). No seed at all draws a fresh one (Mesa's
+    convention); `seed` and `rng` (an int) are the same. `model.datacollector` is a Mesa
+    DataCollector whose model reporters are month, seed and the declared national outcomes
+    (`model/outcomes.py`, column units), read each step from the recorder.
     """
 
-    def __init__(self, config: ModelConfig, reference_market: bool = False) -> None:
+    def __init__(self, config: ModelConfig | DictConfig | Mapping | None = None,
+                 reference_market: bool = False, *, seed: int | None = None,
+                 rng: int | None = None, scenario: str | None = None,
+                 overrides: Sequence[str] | Mapping[str, Any] = (), **keys: Any) -> None:
+        config = model_config(config, seed=seed, rng=rng, scenario=scenario, overrides=overrides,
+                              keys=keys)
         super().__init__(rng=config.run.seed)
         self.config = config
         self.map = Map(config.geography)
@@ -66,6 +85,8 @@ class EDWCModel(mesa.Model):
         self.last_terms: Terms
         self.recorder = Recorder(self)
         self._initial_placement()
+        self.datacollector = mesa.DataCollector(model_reporters=MESA_REPORTERS)
+        self.datacollector.collect(self)
         self.running = not self.finished
 
     def _initial_placement(self) -> None:
@@ -131,6 +152,7 @@ class EDWCModel(mesa.Model):
         self.account.pad(f.n)
         # 6. data collection
         self.recorder.record(rules)
+        self.datacollector.collect(self)   # Mesa's collector reads the recorder's national row
         self.running = not self.finished
 
     @property

@@ -1,13 +1,16 @@
 """Outcomes declared once (as EMA Workbench's `ScalarOutcome`): a name, the table and column
 it is read from, how a year is aggregated, the display unit and label. Used by the run
 summary (`model.outputs.summary_table`), the brief's key numbers and figures, sensitivity
-analysis and validation (`experiments/`)."""
+analysis and validation (`experiments/`), the Mesa DataCollector's model reporters
+(`MESA_REPORTERS`) and the EMA Workbench connector (`experiments/ema.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pandas as pd
+
+from model.schema import month_label
 
 AGGREGATIONS = ("mean", "sum", "december")
 
@@ -75,3 +78,17 @@ KEY_NUMBERS = ("west_share", "utilisation", "pue", "twh", "co2_location_t", "co2
                "subsidy_total_rmb")
 ENERGY_PANELS = ("twh", "co2_location_t", "co2_market_t")
 SENSITIVITY = (("west_share", 2030), ("co2_location_t", 2030), ("utilisation_west", 2030))
+
+
+def _national(column: str):
+    """A Mesa model reporter: `column` of the recorder's latest national row."""
+    return lambda m: m.recorder.national[-1][column]
+
+
+# `EDWCModel.datacollector`'s model reporters: month (YYYY-MM), seed and every declared national
+# outcome in its column's units, read from the recorder (the source of truth)
+MESA_REPORTERS = {
+    "month": lambda m: month_label(m.month),
+    "seed": lambda m: m.config.run.seed,
+    **{o.column: _national(o.column) for o in OUTCOMES.values() if o.table == "national"},
+}
