@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,explore]"
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,explore,ema]"
 	touch $(STAMP)
 
 run: $(STAMP)
