@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from experiments import sensitivity
-from experiments.batch import execute_plan, plan_from_overrides
 from experiments.design import SweepInputError
+from experiments.sweep import execute_plan, plan_from_overrides
 
 
 def linear_model(cfg, out_dir: Path, meta: dict) -> None:

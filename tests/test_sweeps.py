@@ -16,16 +16,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from experiments import batch, store
+from experiments import store
 from experiments.design import SweepInputError
 from experiments.store import load_sweep
+from experiments.sweep import Plan, execute_plan, model_runner, plan_from_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["experiment=smoke", "sweep.progress=false"]   # 2 x 2 grid x seeds [0, 1], 2022
 
 
-def plan(sweep_dir: Path, *extra: str) -> batch.Plan:
-    return batch.plan_from_overrides([*SMOKE, f"sweep.dir={sweep_dir}", *extra])
+def plan(sweep_dir: Path, *extra: str) -> Plan:
+    return plan_from_overrides([*SMOKE, f"sweep.dir={sweep_dir}", *extra])
 
 
 def digests(sweep_dir: Path) -> dict[str, str]:
@@ -43,7 +44,7 @@ def digests(sweep_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def serial_sweep(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("serial") / "sweep"
-    summary = batch.execute_plan(plan(out, "sweep.executor=serial"))
+    summary = execute_plan(plan(out, "sweep.executor=serial"))
     assert (summary.done, summary.failed, summary.skipped) == (8, 0, 0)
     return out
 
@@ -74,13 +75,13 @@ def test_local_pool_and_dask_write_tables_identical_to_serial(serial_sweep, tmp_
     reference = digests(serial_sweep)
     assert len(reference) == 8 * len(load_sweep(serial_sweep).tables) >= 8 * 3
     pool = tmp_path / "pool"
-    batch.execute_plan(plan(pool, "sweep.executor=local", "sweep.workers=2"))
+    execute_plan(plan(pool, "sweep.executor=local", "sweep.workers=2"))
     assert digests(pool) == reference
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         dask = tmp_path / "dask"
-        batch.execute_plan(plan(dask, "sweep.executor=dask",
+        execute_plan(plan(dask, "sweep.executor=dask",
                                 f"sweep.scheduler={cluster.scheduler_address}"))
     assert digests(dask) == reference
 
@@ -90,13 +91,13 @@ def fail_one(run_id: str):
     def runner(cfg, out_dir, meta):
         if meta["run_id"] == run_id:
             raise RuntimeError(f"injected failure in {run_id}")
-        batch.model_runner(cfg, out_dir, meta)
+        model_runner(cfg, out_dir, meta)
     return runner
 
 
 def start_sweep(sweep_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "experiments.batch", *SMOKE, f"sweep.dir={sweep_dir}",
+        [sys.executable, "-m", "experiments.sweep", *SMOKE, f"sweep.dir={sweep_dir}",
          "sweep.executor=local", "sweep.workers=2"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
@@ -121,7 +122,7 @@ def pool_worker(proc: subprocess.Popen, first_seen: dict[int, float]) -> psutil.
     now = time.monotonic()
     for child in psutil.Process(proc.pid).children():
         try:
-            if "experiments.batch" not in " ".join(child.cmdline()):
+            if "experiments.sweep" not in " ".join(child.cmdline()):
                 continue
         except psutil.Error:        # a short-lived child already gone
             continue
@@ -152,12 +153,12 @@ def test_failed_run_killed_worker_and_killed_sweep_resume_to_identical_tables(
     left = sorted(set(RUN_IDS) - store.completed_runs(out, RUN_IDS))
     assert left
     # 3. resume with one run that raises: recorded with its traceback, the rest complete
-    summary = batch.execute_plan(plan(out, "sweep.executor=serial"), runner=fail_one(left[-1]))
+    summary = execute_plan(plan(out, "sweep.executor=serial"), runner=fail_one(left[-1]))
     assert summary.failed == 1 and summary.done + summary.skipped == 7
     failure = load_sweep(out).runs.set_index("run_id").loc[left[-1]]
     assert failure["status"] == "failed" and "injected failure" in failure["error"]
     # 4. resume again: only the failed run is redone; tables match an uninterrupted sweep
-    summary = batch.execute_plan(plan(out, "sweep.executor=serial"))
+    summary = execute_plan(plan(out, "sweep.executor=serial"))
     assert (summary.done, summary.failed, summary.skipped) == (1, 0, 7)
     assert digests(out) == digests(serial_sweep)
     assert not [p for p in (out / store.RUNS).iterdir() if p.name.startswith(".")]
@@ -166,17 +167,17 @@ def test_failed_run_killed_worker_and_killed_sweep_resume_to_identical_tables(
 
 def test_resume_refuses_a_changed_design_or_config(serial_sweep):
     with pytest.raises(SweepInputError, match="design changed since this sweep started"):
-        batch.execute_plan(plan(serial_sweep, "sweep.seeds=[0,1,2]"))
+        execute_plan(plan(serial_sweep, "sweep.seeds=[0,1,2]"))
     with pytest.raises(SweepInputError, match="config changed since this sweep started"):
-        batch.execute_plan(plan(serial_sweep, "demand.n_enterprises=300"))
-    summary = batch.execute_plan(plan(serial_sweep, "sweep.workers=1"))
+        execute_plan(plan(serial_sweep, "demand.n_enterprises=300"))
+    summary = execute_plan(plan(serial_sweep, "sweep.workers=1"))
     assert (summary.done, summary.skipped) == (0, 8)
 
 
 def test_cli_sweep_refuses_bad_model_values_before_writing(tmp_path):
     out = tmp_path / "sweep"
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.batch", *SMOKE, f"sweep.dir={out}",
+        [sys.executable, "-m", "experiments.sweep", *SMOKE, f"sweep.dir={out}",
          "demand.n_enterprises=-5"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and not out.exists()
     assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
@@ -187,7 +188,7 @@ def test_hydra_multirun_on_top_runs_one_sweep_per_scenario(tmp_path):
     """`hydra -m` over a coarse axis keeps working: one resumable sweep folder per scenario."""
     base = tmp_path / "multi"
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.batch", "-m", "experiment=smoke",
+        [sys.executable, "-m", "experiments.sweep", "-m", "experiment=smoke",
          "scenario=edwc,no_edwc", f"sweep.dir={base}/${{scenario.name}}", "sweep.seeds=[0]",
          "sweep.executor=serial", "sweep.progress=false", f"hydra.sweep.dir={tmp_path}/hydra"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
