@@ -1,8 +1,7 @@
 """Sensitivity indices from a sweep, checked on a stand-in model with known answers."""
 
-import json
-import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,20 +12,17 @@ from experiments.design import SweepInputError
 from experiments.sweep import execute_plan, plan_from_overrides
 
 
-def linear_model(cfg, out_dir: Path, meta: dict) -> None:
+def linear_model(cfg, meta: dict) -> SimpleNamespace:
     """Stand-in run: west share in 2030 = 0.4 a + 0.1 b + small seed noise (a, b in [0, 1]),
-    so Sobol S1 is 16/17 for a and 1/17 for b. Writes a run folder like write_run."""
+    so Sobol S1 is 16/17 for a and 1/17 for b. Returns tables, config and manifest."""
     a, b = cfg["demand"]["logit_scale_rmb"], cfg["supply"]["optimism"]
     noise = np.random.default_rng(meta["seed"] * 1000 + meta["point"]).normal(0, 0.002)
     months = pd.date_range("2030-01-01", periods=12, freq="MS")
     national = pd.DataFrame({"month": months, "year": 2030,
                              "west_share": 0.4 * a + 0.1 * b + noise,
                              "co2_location_t": 1e6 * (1 + b)})
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    tmp.mkdir(parents=True)
-    national.to_parquet(tmp / "national.parquet", index=False)
-    (tmp / "manifest.json").write_text(json.dumps({"seed": meta["seed"], "sweep": meta}))
-    os.replace(tmp, out_dir)
+    return SimpleNamespace(tables={"national": national}, config=cfg,
+                           manifest={"seed": meta["seed"]})
 
 
 def sweep_with(tmp_path: Path, kind: str, samples: int) -> Path:

@@ -125,9 +125,9 @@ class Killed(BaseException):
 def digests(sweep_dir: Path) -> dict[str, str]:
     """sha256 of each run table's contents (schema metadata dropped)."""
     out = {}
-    for path in sorted((sweep_dir / store.RUNS).glob("*/*.parquet")):
+    for path in sorted((sweep_dir / store.RUNS).glob(f"*/run_id=*/{store.PART}")):
         table = pq.read_table(path).replace_schema_metadata(None)
-        out[f"{path.parent.name}/{path.stem}"] = hashlib.sha256(
+        out[f"{path.parent.name}/{path.parent.parent.name}"] = hashlib.sha256(
             table.to_pandas().to_csv().encode()).hexdigest()
     return out
 

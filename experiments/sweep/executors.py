@@ -14,18 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.outputs import write_run
-from model.run import simulate
+from experiments import store
+from model.run import RunResult, simulate
 
-Runner = Callable[[dict[str, Any], Path, dict[str, Any]], None]
+Runner = Callable[[dict[str, Any], dict[str, Any]], Any]   # (config, sweep meta) -> result
 
 
-def model_runner(cfg: dict[str, Any], out_dir: Path, sweep_meta: dict[str, Any]) -> None:
-    """Run the model for one resolved config (plain containers) and write its folder
-    atomically, with the run's design row in its manifest."""
-    result = simulate(cfg)
-    result.manifest["sweep"] = sweep_meta
-    write_run(result, out_dir)
+def model_runner(cfg: dict[str, Any], sweep_meta: dict[str, Any]) -> RunResult:
+    """Run the model for one resolved config (plain containers): its tables, config and
+    manifest (``store.write_shard`` writes them)."""
+    return simulate(cfg)
 
 
 def _now() -> str:
@@ -40,7 +38,9 @@ def execute_run(task: dict[str, Any], runner: Runner = model_runner) -> dict[str
     meta = {"run_id": task["run_id"], "point": task["point"], "seed": task["seed"],
             "params": task["params"], "sweep_dir": task["sweep_dir"], "started": started}
     try:
-        runner(task["config"], Path(task["out_dir"]), meta)
+        result = runner(task["config"], meta)
+        result.manifest["sweep"] = meta
+        store.write_shard(Path(task["sweep_dir"]), task["run_id"], result)
         rec.update(status="done", error=None)
     except Exception:
         rec.update(status="failed", error=traceback.format_exc())

@@ -68,7 +68,8 @@ class Plan:
                 for key in axis.keys:
                     set_key(cfg, key, _py(row[axis.key]))
         set_key(cfg, "run.seed", int(row["seed"]))
-        set_key(cfg, "run.out_dir", str(self.settings.dir.resolve() / store.RUNS / row["run_id"]))
+        set_key(cfg, "run.out_dir",
+                str(self.settings.dir.resolve() / store.MANIFESTS / row["run_id"]))
         set_key(cfg, "run.quiet", True)
         return cfg
 
@@ -77,7 +78,7 @@ class Plan:
         config = self.run_config(row)
         return {"run_id": row["run_id"], "point": int(row["point"]), "seed": int(row["seed"]),
                 "params": {a.key: _py(row[a.key]) for a in self.design.axes},
-                "config": config, "out_dir": config["run"]["out_dir"],
+                "config": config,
                 "sweep_dir": str(self.settings.dir.resolve())}
 
 
