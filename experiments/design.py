@@ -120,14 +120,14 @@ def _parse_axis(kind: str, key: str, spec: Any) -> Axis:
                                   f"a {kind} design needs {{low, high}} or {{choices}}")
         if len(spec) == 0:
             raise SweepInputError(where, spec, "empty list of values")
-        return Axis(key, values=tuple(spec))
+        return Axis(key, values=_distinct(where, spec))
     if not isinstance(spec, Mapping):
         raise SweepInputError(where, spec, "expected a list, {low, high} or {choices: [...]}")
     if set(spec) == {"choices"}:
         choices = spec["choices"]
         if not isinstance(choices, Sequence) or isinstance(choices, str) or len(choices) == 0:
             raise SweepInputError(where + ".choices", choices, "expected a non-empty list")
-        return Axis(key, values=tuple(choices))
+        return Axis(key, values=_distinct(where + ".choices", choices))
     if set(spec) == {"low", "high"}:
         low, high = spec["low"], spec["high"]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
@@ -137,6 +137,16 @@ def _parse_axis(kind: str, key: str, spec: Any) -> Axis:
             raise SweepInputError(where, spec, "a grid design needs a list of values")
         return Axis(key, low=float(low), high=float(high))
     raise SweepInputError(where, spec, "expected a list, {low, high} or {choices: [...]}")
+
+
+def _distinct(where: str, values: Sequence[Any]) -> tuple[Any, ...]:
+    """The values of a grid axis or choice list; a repeated value would run twice."""
+    seen = [repr(float(v)) if isinstance(v, int | float) and not isinstance(v, bool) else repr(v)
+            for v in values]
+    repeated = sorted({s for s in seen if seen.count(s) > 1})
+    if repeated:
+        raise SweepInputError(where, list(values), f"repeated value(s) {', '.join(repeated)}")
+    return tuple(values)
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -194,6 +204,18 @@ def parse_seeds(seeds: Any) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise SweepInputError("sweep.seeds", seeds, "seeds must be distinct")
     return list(seeds)
+
+
+def point_count(design: Design) -> int:
+    """Design points the design will have, computed without sampling."""
+    d = len(design.axes)
+    if design.kind == "grid":
+        return math.prod(len(a.values) for a in design.axes)
+    if design.kind == "lhs":
+        return design.samples
+    if design.kind == "sobol":
+        return design.samples * (2 * d + 2 if design.second_order else d + 2)
+    return design.samples * (d + 1)                              # morris trajectories
 
 
 def sample_matrix(design: Design) -> np.ndarray:

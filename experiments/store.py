@@ -16,11 +16,14 @@ Layout of a sweep folder::
                       the run's manifest (with its design row) and resolved config
 
 A run is complete when its manifest exists: its tables are renamed into place first, the
-manifest folder last. Only the sweep process writes the index (single writer).
+manifest folder last; a resumed sweep also checks each manifest (run id, sweep fingerprint,
+status) and each table's Parquet footer, and redoes runs that fail. A running sweep holds
+an exclusive lock on ``<sweep>/.lock``; only it writes the folder and the index.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -47,6 +50,7 @@ RUNS = "runs"                 # table shards: runs/<table>/run_id=<run_id>/part-
 MANIFESTS = "manifests"       # per run: manifests/<run_id>/{manifest.json, config.yaml}
 RUN_MANIFEST = "manifest.json"
 PART = "part-0.parquet"
+LOCK = ".lock"                # flock'ed by the running sweep
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -135,9 +139,8 @@ def write_shard(sweep_dir: Path, run_id: str, result: Any) -> None:
     each table into its partition folder, then the manifest folder, which marks the run
     complete. A killed write leaves no manifest, so the run is redone on resume."""
     sweep_dir = Path(sweep_dir)
-    for name in TABLES:
-        if name not in result.tables:
-            continue
+    written = [name for name in TABLES if name in result.tables]
+    for name in written:
         final = shard_path(sweep_dir, name, run_id).parent
         tmp = _temp_dir(final.parent, final.name)
         try:
@@ -151,11 +154,82 @@ def write_shard(sweep_dir: Path, run_id: str, result: Any) -> None:
     try:
         (tmp / "config.yaml").write_text(yaml.dump(result.config, Dumper=YAML_DUMPER,
                                                    sort_keys=False))
-        (tmp / RUN_MANIFEST).write_text(json.dumps(result.manifest, indent=2, default=str))
+        manifest = {**result.manifest, "tables": written}
+        (tmp / RUN_MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         _rename_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class SweepLocked(RuntimeError):
+    """Another process holds the sweep folder's lock."""
+
+
+@dataclass
+class SweepLock:
+    """An exclusive lock on a sweep folder (``flock`` on ``<sweep>/.lock``), held for the
+    whole sweep; the kernel releases it when the process ends, however it ends."""
+
+    path: Path
+    fd: int
+
+    @classmethod
+    def acquire(cls, sweep_dir: Path) -> SweepLock:
+        """Create the folder if needed and take the lock, or raise SweepLocked (the holder's
+        pid in the message) or OSError (e.g. a read-only or unwritable folder)."""
+        sweep_dir = Path(sweep_dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        path = sweep_dir / LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise SweepLocked(f"another sweep (pid {holder}) is running on this folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        """Drop the lock (the file stays; it is only a lock)."""
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def check_writable(sweep_dir: Path) -> None:
+    """Raise OSError unless a file can be created in the sweep folder (or, if it does not
+    exist yet, in its nearest existing parent); the probe file is removed at once."""
+    folder = Path(sweep_dir)
+    while not folder.exists():
+        folder = folder.parent
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
+def run_problem(sweep_dir: Path, run_id: str, fingerprint: dict[str, str]) -> str | None:
+    """Why a run with a manifest is not a good finished run of this sweep, or None: its
+    manifest must parse, name this run and this sweep's fingerprint and say complete, and
+    every table's Parquet footer must open."""
+    try:
+        manifest = json.loads(run_manifest_path(sweep_dir, run_id).read_text())
+    except (OSError, ValueError):
+        return "unreadable manifest"
+    meta = manifest.get("sweep") if isinstance(manifest, dict) else None
+    if not isinstance(meta, dict) or meta.get("run_id") != run_id:
+        return "manifest of another run"
+    if meta.get("fingerprint") != fingerprint:
+        return "run of another sweep"
+    if manifest.get("status") != "complete":
+        return f"status {manifest.get('status')!r}"
+    for name in manifest.get("tables", TABLES):
+        try:
+            pq.read_metadata(shard_path(sweep_dir, name, run_id))
+        except (OSError, ValueError) as err:        # missing, truncated, not Parquet
+            return f"{name} table {'missing' if isinstance(err, FileNotFoundError) else 'bad'}"
+    return None
 
 
 def completed_runs(sweep_dir: Path, run_ids: Iterable[str]) -> set[str]:
@@ -163,12 +237,12 @@ def completed_runs(sweep_dir: Path, run_ids: Iterable[str]) -> set[str]:
     return {r for r in run_ids if run_manifest_path(sweep_dir, r).is_file()}
 
 
-def remove_partial_runs(sweep_dir: Path, run_ids: Iterable[str]) -> list[str]:
-    """Delete leftovers of killed runs (temp folders, table partitions and manifest folders
-    of runs that are not complete) under ``runs/`` and ``manifests/``; returns the paths
-    removed, relative to the sweep folder."""
+def remove_partial_runs(sweep_dir: Path, keep: Iterable[str]) -> list[str]:
+    """Delete everything under ``runs/`` and ``manifests/`` that is not part of a run in
+    ``keep`` (temp folders and partitions of killed runs, bad or foreign runs); returns the
+    paths removed, relative to the sweep folder."""
     sweep_dir = Path(sweep_dir)
-    keep = completed_runs(sweep_dir, run_ids)
+    keep = set(keep)
     removed = []
     candidates = []
     if (sweep_dir / MANIFESTS).is_dir():

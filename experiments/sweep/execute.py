@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from experiments import store
 from experiments.design import SweepInputError
-from experiments.sweep.executors import EXECUTE, Runner, _now, model_runner
+from experiments.sweep.executors import EXECUTE, Runner, _now, check_scheduler, model_runner
 from experiments.sweep.plan import ROOT, Plan
 
 PACKAGES = ("mesa", "numpy", "pandas", "pyarrow", "hydra-core", "omegaconf", "duckdb",
@@ -96,13 +96,62 @@ def prepare_folder(plan: Plan) -> tuple[dict[str, Any], set[str]]:
                 "sweep.dir", str(sweep_dir),
                 f"{part} changed since this sweep started ({old} != {new}); "
                 "use a new sweep.dir or restore the original settings")
-    store.remove_partial_runs(sweep_dir, run_ids)
-    return manifest, store.completed_runs(sweep_dir, run_ids)
+    finished = store.completed_runs(sweep_dir, run_ids)
+    problems = {rid: store.run_problem(sweep_dir, rid, plan.fingerprint)
+                for rid in sorted(finished)}
+    bad = {rid: why for rid, why in problems.items() if why}
+    good = finished - set(bad)
+    removed = store.remove_partial_runs(sweep_dir, good)
+    if bad:
+        names = ", ".join(f"{rid} ({why})" for rid, why in bad.items())
+        print(f"sweep {sweep_dir}: redoing {len(bad)} run(s) that are not good runs of this "
+              f"sweep: {names}", file=sys.stderr)
+    foreign = sorted({Path(r).name.removeprefix("run_id=") for r in removed} - set(run_ids))
+    if foreign:
+        print(f"sweep {sweep_dir}: removed {len(foreign)} folder(s) of runs not in this sweep: "
+              f"{', '.join(foreign)}", file=sys.stderr)
+    return manifest, good
+
+
+def check_folder(plan: Plan) -> None:
+    """Refuse, before anything is written, a sweep.dir that is not a folder, an unreachable
+    Dask scheduler, or a folder (or missing folder's parent) that cannot be written."""
+    sweep_dir = plan.settings.dir
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise SweepInputError("sweep.dir", str(sweep_dir), "exists and is not a folder")
+    if plan.settings.executor == "dask" and plan.settings.scheduler:
+        check_scheduler(plan.settings.scheduler)
+    try:
+        store.check_writable(sweep_dir)
+    except OSError as err:
+        raise SweepInputError("sweep.dir", str(sweep_dir),
+                              f"cannot write here ({err.strerror or err})") from None
+
+
+def lock_folder(plan: Plan) -> store.SweepLock:
+    """Take the sweep folder's exclusive lock (one line if another sweep holds it)."""
+    try:
+        return store.SweepLock.acquire(plan.settings.dir)
+    except store.SweepLocked as err:
+        raise SweepInputError("sweep.dir", str(plan.settings.dir), str(err)) from None
+    except OSError as err:
+        raise SweepInputError("sweep.dir", str(plan.settings.dir),
+                              f"cannot write here ({err.strerror or err})") from None
 
 
 def execute_plan(plan: Plan, runner: Runner = model_runner) -> Summary:
-    """Run every not-yet-complete run of the plan, recording each in the index."""
+    """Run every not-yet-complete run of the plan, recording each in the index; checks the
+    folder first and holds its lock throughout."""
     t0, started = time.perf_counter(), _now()
+    check_folder(plan)
+    lock = lock_folder(plan)
+    try:
+        return _execute_locked(plan, runner, t0, started)
+    finally:
+        lock.release()
+
+
+def _execute_locked(plan: Plan, runner: Runner, t0: float, started: str) -> Summary:
     settings = plan.settings
     manifest, complete = prepare_folder(plan)
     index = store.SweepIndex.open(settings.dir, plan.runs)

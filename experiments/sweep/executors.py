@@ -4,7 +4,9 @@ process pool or on Dask, yielding one index row per run as runs finish."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -15,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from experiments import store
+from experiments.design import SweepInputError
 from model.run import RunResult, simulate
 
 Runner = Callable[[dict[str, Any], dict[str, Any]], Any]   # (config, sweep meta) -> result
+SCHEDULER_TIMEOUT_S = 3.0     # how long a sweep waits for a Dask scheduler before refusing
+CLIENT_TIMEOUT_S = 60.0       # Dask client connect, once the scheduler is known to listen
 
 
 def model_runner(cfg: dict[str, Any], sweep_meta: dict[str, Any]) -> RunResult:
@@ -36,7 +41,8 @@ def execute_run(task: dict[str, Any], runner: Runner = model_runner) -> dict[str
     rec = {"run_id": task["run_id"], "point": task["point"], "seed": task["seed"],
            "started": started, "host": socket.gethostname(), "pid": os.getpid()}
     meta = {"run_id": task["run_id"], "point": task["point"], "seed": task["seed"],
-            "params": task["params"], "sweep_dir": task["sweep_dir"], "started": started}
+            "params": task["params"], "sweep_dir": task["sweep_dir"], "started": started,
+            "fingerprint": task["fingerprint"]}
     try:
         result = runner(task["config"], meta)
         result.manifest["sweep"] = meta
@@ -54,39 +60,74 @@ def _serial(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
         yield execute_run(task, runner)
 
 
+def _pool_run(task: dict[str, Any], runner: Runner, marks: str) -> dict[str, Any]:
+    """Pool worker body: note which process runs the task (a file named after the run),
+    then run it."""
+    Path(marks, task["run_id"]).write_text(str(os.getpid()))
+    return execute_run(task, runner)
+
+
+def _killed_pids(processes: dict[int, Any] | None) -> set[int] | None:
+    """Pool workers that died on their own (killed, out of memory), not those the broken
+    pool stopped with SIGTERM; None if the pool's processes cannot be seen."""
+    if not isinstance(processes, dict):
+        return None
+    return {pid for pid, proc in processes.items()
+            if proc.exitcode not in (None, 0, -signal.SIGTERM)}
+
+
 def _local(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
            scheduler: str | None) -> Iterator[dict[str, Any]]:
     """A process pool (fork on Linux); at most 2 × workers runs in flight. If a worker
-    process dies, its runs are recorded as failed and a fresh pool carries on."""
+    process dies, the pool breaks: the run that was on the dead worker is recorded as
+    failed, the other runs in flight are put back, and a fresh pool carries on."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     queue = _Queue(tasks)
-    while queue:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            inflight: dict[Any, dict[str, Any]] = {}
-            broken = False
-            while not broken:
-                while queue and len(inflight) < 2 * workers:
-                    task = queue.pop()
-                    try:
-                        inflight[pool.submit(execute_run, task, runner)] = task
-                    except BrokenProcessPool:
-                        queue.push(task)
-                        broken = True
+    with tempfile.TemporaryDirectory(prefix="edwc-pool-") as marks:
+        while queue:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                # pid -> Process (private; only read to tell the dead worker from the others)
+                processes = getattr(pool, "_processes", None)
+                inflight: dict[Any, dict[str, Any]] = {}
+                broken = False
+                while not broken:
+                    while queue and len(inflight) < 2 * workers:
+                        task = queue.pop()
+                        try:
+                            inflight[pool.submit(_pool_run, task, runner, marks)] = task
+                        except BrokenProcessPool:
+                            queue.push(task)
+                            broken = True
+                            break
+                    if not inflight or broken:
                         break
-                if not inflight:
-                    break
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    task = inflight.pop(fut)
-                    if isinstance(fut.exception(), BrokenProcessPool):
-                        broken = True
-                        yield _died(task)
-                    else:
+                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        if isinstance(fut.exception(), BrokenProcessPool):
+                            broken = True
+                            continue
                         yield fut.result()
-            for fut, task in inflight.items():
-                yield _died(task) if fut.exception() else fut.result()
+                        del inflight[fut]
+                wait(inflight)
+                killed = _killed_pids(processes)
+                for fut, task in inflight.items():
+                    if fut.exception() is None:
+                        yield fut.result()
+                    elif killed is None or _worker_of(marks, task) in killed:
+                        yield _died(task)
+                    else:                         # its worker was stopped, not killed
+                        Path(marks, task["run_id"]).unlink(missing_ok=True)
+                        queue.push(task)
+
+
+def _worker_of(marks: str, task: dict[str, Any]) -> int | None:
+    """The pid of the pool worker that started this task, if one did."""
+    try:
+        return int(Path(marks, task["run_id"]).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class _Queue:
@@ -125,7 +166,7 @@ def _dask(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None)
-    client = Client(scheduler or cluster)
+    client = Client(scheduler or cluster, timeout=f"{CLIENT_TIMEOUT_S}s")
     try:
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
         queue = _Queue(tasks)
@@ -154,3 +195,23 @@ def _dask(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
 
 
 EXECUTE = {"serial": _serial, "local": _local, "dask": _dask}
+
+
+def check_scheduler(address: str, timeout_s: float = SCHEDULER_TIMEOUT_S) -> None:
+    """Raise SweepInputError unless a TCP connection to the Dask scheduler opens within
+    ``timeout_s`` (checked before the sweep folder is touched)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme not in ("tcp", "tls") or not host or not port:
+        raise SweepInputError("sweep.scheduler", address, "expected tcp://host:port")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err))
+        raise SweepInputError("sweep.scheduler", address,
+                              f"no Dask scheduler reachable ({reason})") from None

@@ -24,6 +24,7 @@ from experiments.design import (
     expand_runs,
     parse_design,
     parse_seeds,
+    point_count,
 )
 from model.schema import validate
 
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEP_KEYS = ("sweep", "design")          # keys of the sweep config that are not model config
 EXECUTORS = ("local", "dask", "serial")
 NOT_RESULTS = ("run.out_dir", "run.quiet", "run.allow_outside_root")  # never change tables
+ESTIMATE_KEYS = ("s_per_run", "s_per_month_1k_enterprises")
 
 Composer = Callable[[list[str]], DictConfig]
 
@@ -45,6 +47,8 @@ class SweepSettings:
     workers: int = 1
     scheduler: str | None = None
     progress: bool = True
+    max_runs: int = 5000
+    estimate: dict[str, float] = field(default_factory=dict)   # s_per_run, s_per_month_1k_…
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Plan:
         config = self.run_config(row)
         return {"run_id": row["run_id"], "point": int(row["point"]), "seed": int(row["seed"]),
                 "params": {a.key: _py(row[a.key]) for a in self.design.axes},
+                "fingerprint": self.fingerprint,
                 "config": config,
                 "sweep_dir": str(self.settings.dir.resolve())}
 
@@ -117,10 +122,18 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _int_at_least(key: str, value: Any, low: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise SweepInputError(key, value, f"expected an integer >= {low}")
+    return value
+
+
 def parse_settings(sweep: Any) -> SweepSettings:
-    """Validate the ``sweep:`` block (dir, seeds, executor, workers, scheduler, progress)."""
+    """Validate the ``sweep:`` block (dir, seeds, executor, workers, scheduler, progress,
+    max_runs, estimate)."""
     sweep = OmegaConf.to_container(sweep, resolve=True) if OmegaConf.is_config(sweep) else sweep
-    known = {"dir", "seeds", "executor", "workers", "scheduler", "progress", "name"}
+    known = {"dir", "seeds", "executor", "workers", "scheduler", "progress", "name", "max_runs",
+             "estimate"}
     for key in sweep:
         if key not in known:
             raise SweepInputError(f"sweep.{key}", sweep[key], "unknown sweep setting")
@@ -140,8 +153,43 @@ def parse_settings(sweep: Any) -> SweepSettings:
     if scheduler is not None and (executor != "dask" or not isinstance(scheduler, str)):
         raise SweepInputError("sweep.scheduler", scheduler,
                               "a scheduler address (tcp://host:port) needs sweep.executor=dask")
-    return SweepSettings(Path(sweep["dir"]), seeds, executor, workers, scheduler,
-                         bool(sweep.get("progress", True)))
+    progress = sweep.get("progress", True)
+    if not isinstance(progress, bool):
+        raise SweepInputError("sweep.progress", progress, "expected true or false")
+    max_runs = _int_at_least("sweep.max_runs", sweep.get("max_runs", 5000), 1)
+    estimate = sweep.get("estimate") or {}
+    for key, value in estimate.items():
+        if key not in ESTIMATE_KEYS or not isinstance(value, int | float) or value < 0:
+            raise SweepInputError(f"sweep.estimate.{key}", value,
+                                  f"expected a number >= 0 for one of {', '.join(ESTIMATE_KEYS)}")
+    return SweepSettings(Path(sweep["dir"]), seeds, executor, workers, scheduler, progress,
+                         max_runs, estimate)
+
+
+def estimate_s(settings: SweepSettings, base: dict[str, Any], n_runs: int) -> float:
+    """Rough wall time of the sweep in s: runs × (fixed + per month × enterprises / 1000)
+    spread over the workers (sweep.estimate)."""
+    from model.schema import parse_month
+
+    run = base.get("run", {})
+    try:
+        months = parse_month(run["end"], "run.end") - parse_month(run["start"], "run.start") + 1
+        enterprises = float(base["demand"]["n_enterprises"]) / 1000
+    except (KeyError, TypeError, ValueError):     # ConfigError is a ValueError
+        return float("nan")
+    est = settings.estimate
+    per_run = (est.get("s_per_run", 0.0)
+               + est.get("s_per_month_1k_enterprises", 0.0) * months * enterprises)
+    return n_runs * per_run / max(1, min(settings.workers, n_runs))
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:               # NaN: the horizon or size is not known
+        return "unknown time"
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"~{seconds / size:.1f} {unit}"
+    return f"~{seconds:.0f} s" if seconds >= 1 else "under 1 s"
 
 
 def model_config(cfg: DictConfig) -> DictConfig:
@@ -153,11 +201,13 @@ def model_config(cfg: DictConfig) -> DictConfig:
 
 
 def plan_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
-               groups: Sequence[str]) -> Plan:
+               groups: Sequence[str], notify: Callable[[str], Any] | None = None) -> Plan:
     """Validate the sweep input and expand the design × seeds; raises SweepInputError.
 
     ``compose(overrides)`` composes the sweep config (used once per combination of
     config-group choices, e.g. scenarios); ``groups`` names the Hydra config groups.
+    ``notify`` gets one line with the run count and a time estimate before any sampling; a
+    design of more than ``sweep.max_runs`` runs is refused then.
     """
     settings = parse_settings(cfg.get("sweep"))
     design_spec = OmegaConf.to_container(cfg.design, resolve=True) if cfg.get("design") else None
@@ -178,11 +228,30 @@ def plan_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
             if key == "run.seed":
                 raise SweepInputError(f"design.axes.{axis.key}", key,
                                       "seeds are not an axis; set sweep.seeds")
+            if key in NOT_RESULTS:
+                raise SweepInputError(f"design.axes.{axis.key}", key,
+                                      "the sweep sets this key for every run; not an axis")
             if not has_key(plain, key):
                 raise SweepInputError(f"design.axes.{axis.key}", key, "unknown config key")
             if "${" + key + "}" in interpolations:
                 raise SweepInputError(f"design.axes.{axis.key}", key,
                                       "other keys interpolate it; sweep those keys instead")
+    n_points = point_count(design)
+    n_runs = n_points * len(settings.seeds)
+    if notify is not None:
+        estimate = estimate_s(settings, plain, n_runs)
+        notify(f"sweep {settings.dir}: {n_runs} runs ({n_points} design points x "
+               f"{len(settings.seeds)} seeds), {_duration(estimate)} on "
+               f"{min(settings.workers, n_runs)} worker(s)")
+    cores = os.cpu_count() or 1
+    requested, settings.workers = settings.workers, min(settings.workers, n_runs)
+    if notify is not None and settings.workers > cores:
+        notify(f"warning: sweep.workers={requested} runs {settings.workers} processes on "
+               f"{cores} cores; they will compete for CPU")
+    if n_runs > settings.max_runs:
+        raise SweepInputError("sweep.max_runs", settings.max_runs,
+                              f"the design has {n_runs} runs; set sweep.max_runs={n_runs} "
+                              "to run them")
     points = design_points(design)
     runs = expand_runs(points, settings.seeds)
     variants: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -214,7 +283,7 @@ def check_run_configs(plan: Plan, validate: Callable[[dict[str, Any]], Any]) -> 
 
 
 def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
-                        check: bool = True) -> Plan:
+                        check: bool = True, notify: Callable[[str], Any] | None = None) -> Plan:
     """Compose the sweep config with Hydra's compose API (no Hydra app needed, e.g. in
     tests, benchmarks and notebooks), plan it and (``check``) validate every run config."""
     from hydra import compose, initialize_config_dir
@@ -225,7 +294,7 @@ def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
         with open_dict(cfg):
             del cfg["hydra"]
         plan = plan_sweep(cfg, lambda extra: compose(config_name, overrides=extra),
-                          overrides, groups)
+                          overrides, groups, notify)
     if check:
         check_run_configs(plan, validate)
     return plan
