@@ -6,6 +6,7 @@ A design is declared in YAML under ``design:`` (see ``conf/experiment/``)::
     design:
       kind: sobol            # grid | lhs | sobol | morris
       samples: 64            # lhs: points; sobol: base N (N(D+2) points); morris: trajectories
+      bootstrap_seed: 1      # sensitivity: seed of SALib's confidence-interval bootstrap (>= 1)
       axes:
         demand.logit_scale_rmb: {low: 60, high: 240}      # continuous (sampled designs)
         scenario: {choices: [edwc, no_edwc]}              # categorical (any design)
@@ -82,6 +83,7 @@ class Design:
     levels: int = 4
     second_order: bool = False
     sampler_seed: int = 0
+    bootstrap_seed: int = 1        # SALib's confidence-interval bootstrap (0 = unseeded there)
 
     def problem(self) -> dict[str, Any]:
         """The SALib problem dict (names in axis order, bounds)."""
@@ -160,7 +162,8 @@ def parse_design(spec: Any) -> Design:
     spec = _as_plain(spec)
     if not isinstance(spec, Mapping):
         raise SweepInputError("design", spec, "expected a mapping with kind and axes")
-    known = {"kind", "axes", "samples", "levels", "second_order", "sampler_seed"}
+    known = {"kind", "axes", "samples", "levels", "second_order", "sampler_seed",
+             "bootstrap_seed"}
     for key in spec:
         if key not in known:
             raise SweepInputError(f"design.{key}", spec[key], "unknown design setting")
@@ -188,7 +191,8 @@ def parse_design(spec: Any) -> Design:
     sampler_seed = spec.get("sampler_seed", 0)
     if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool):
         raise SweepInputError("design.sampler_seed", sampler_seed, "expected an integer")
-    return Design(kind, axes, samples, levels, second_order, sampler_seed)
+    bootstrap_seed = _positive_int("design.bootstrap_seed", spec.get("bootstrap_seed", 1))
+    return Design(kind, axes, samples, levels, second_order, sampler_seed, bootstrap_seed)
 
 
 def parse_seeds(seeds: Any) -> list[int]:

@@ -66,3 +66,32 @@ def test_sensitivity_refuses_a_grid_sweep(tmp_path, capsys):
     out = sweep_with(tmp_path, "lhs", 8)
     assert sensitivity.main([str(out), "--output", "west_share:2030"]) == 2
     assert "design.kind = 'lhs'" in capsys.readouterr().err
+
+
+def test_sensitivity_twice_prints_identical_intervals(tmp_path, capsys):
+    """SALib's bootstrap is seeded (design.bootstrap_seed, default 1; SALib's Sobol treats 0
+    as unseeded), so the confidence intervals are the same on every call."""
+    out = sweep_with(tmp_path, "sobol", 32)
+    printed, tables = [], []
+    for _ in range(2):
+        assert sensitivity.main([str(out), "--output", "west_share:2030"]) == 0
+        printed.append(capsys.readouterr())
+        tables.append((out / "sensitivity.csv").read_text())
+    assert printed[0] == printed[1] and tables[0] == tables[1]
+    conf = pd.read_csv(out / "sensitivity.csv")["conf"]
+    assert conf.notna().all() and (conf > 0).all()
+
+
+def test_a_confidence_interval_wider_than_its_index_is_warned(tmp_path, capsys):
+    table = pd.DataFrame({"output": ["y", "y"], "parameter": ["a", "b"], "index": ["S1", "S1"],
+                          "mean": [0.9, 0.02], "conf": [0.05, 0.04]})
+    assert sensitivity.wide_intervals(table) == [
+        "warning: S1 of b for y: confidence half-width 0.04 exceeds the index 0.02; more "
+        "samples would narrow it"]
+    out = sweep_with(tmp_path, "sobol", 32)
+    assert sensitivity.main([str(out), "--output", "west_share:2030"]) == 0
+    written = pd.read_csv(out / "sensitivity.csv")
+    wide = written[written["conf"] > written["mean"].abs()]
+    warnings = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == len(wide) > 0        # b's S1 (1/17) is small beside its interval
+    assert all(w.startswith("warning: S1 of supply.optimism") for w in warnings)
