@@ -3,6 +3,7 @@ in the index, and append the invocation to the sweep manifest (resumable)."""
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def _execute_locked(plan: Plan, runner: Runner, t0: float, started: str) -> Summ
         with bar:
             bar.set_postfix(failed=0)
             execute = EXECUTE[settings.executor]
+            if settings.cluster == "slurm":
+                execute = functools.partial(execute, slurm=settings.slurm)
             for rec in execute(tasks, runner, settings.workers, settings.scheduler):
                 index.record(rec)
                 if rec["status"] == "done":
@@ -180,7 +183,8 @@ def _execute_locked(plan: Plan, runner: Runner, t0: float, started: str) -> Summ
     manifest["invocations"].append({
         "started": started, "finished": _now(), "wall_s": round(summary.wall_s, 3),
         "executor": settings.executor, "workers": settings.workers,
-        "scheduler": settings.scheduler, "done": done, "failed": failed,
+        "scheduler": settings.scheduler, "cluster": settings.cluster,
+        "done": done, "failed": failed,
         "skipped": len(complete), "git_commit": _git_commit(), "host": socket.gethostname(),
     })
     store.write_manifest(settings.dir, manifest)

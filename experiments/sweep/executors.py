@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 import traceback
@@ -157,13 +158,36 @@ def _died(task: dict[str, Any], error: str = "") -> dict[str, Any]:
             "error": error or "worker process died (killed or out of memory) during the run"}
 
 
+def slurm_cluster(slurm: dict[str, Any], workers: int) -> Any:
+    """A dask-jobqueue SLURMCluster: ``slurm.jobs`` (default ``workers``) Slurm jobs of one
+    single-threaded Dask worker each, running this interpreter (so this project's packages),
+    with the scheduler here (on ``slurm.host`` if given) and no dashboard."""
+    from dask_jobqueue import SLURMCluster
+
+    options: dict[str, Any] = {"dashboard_address": None}
+    if slurm.get("host"):
+        options["host"] = slurm["host"]
+    cluster = SLURMCluster(
+        cores=slurm.get("cores", 1), processes=1, memory=slurm.get("memory", "2GiB"),
+        walltime=slurm.get("walltime", "01:00:00"), queue=slurm.get("queue"),
+        account=slurm.get("account"), python=sys.executable, scheduler_options=options,
+        log_directory=slurm.get("log_directory"),
+        worker_extra_args=["--nthreads", "1"])
+    cluster.scale(jobs=slurm.get("jobs") or workers)
+    return cluster
+
+
 def _dask(tasks: Iterator[dict[str, Any]], runner: Runner, workers: int,
-          scheduler: str | None) -> Iterator[dict[str, Any]]:
-    """Dask distributed: the given scheduler, or a LocalCluster bound to 127.0.0.1."""
+          scheduler: str | None, slurm: dict[str, Any] | None = None
+          ) -> Iterator[dict[str, Any]]:
+    """Dask distributed: the given scheduler, a SLURMCluster (``slurm`` settings given), or
+    a LocalCluster bound to 127.0.0.1."""
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
-    if scheduler is None:
+    if scheduler is None and slurm is not None:
+        cluster = slurm_cluster(slurm, workers)
+    elif scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None)
     client = Client(scheduler or cluster, timeout=f"{CLIENT_TIMEOUT_S}s")

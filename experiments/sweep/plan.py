@@ -33,6 +33,9 @@ SWEEP_KEYS = ("sweep", "design")          # keys of the sweep config that are no
 EXECUTORS = ("local", "dask", "serial")
 NOT_RESULTS = ("run.out_dir", "run.quiet", "run.allow_outside_root")  # never change tables
 ESTIMATE_KEYS = ("s_per_run", "s_per_month_1k_enterprises")
+CLUSTERS = ("local", "slurm")
+SLURM_KEYS = ("jobs", "cores", "memory", "walltime", "queue", "account", "host",
+              "log_directory")
 
 Composer = Callable[[list[str]], DictConfig]
 
@@ -49,6 +52,8 @@ class SweepSettings:
     progress: bool = True
     max_runs: int = 5000
     estimate: dict[str, float] = field(default_factory=dict)   # s_per_run, s_per_month_1k_…
+    cluster: str = "local"                     # dask without a scheduler: local | slurm
+    slurm: dict[str, Any] = field(default_factory=dict)        # SLURMCluster settings
 
 
 @dataclass
@@ -133,7 +138,7 @@ def parse_settings(sweep: Any) -> SweepSettings:
     max_runs, estimate)."""
     sweep = OmegaConf.to_container(sweep, resolve=True) if OmegaConf.is_config(sweep) else sweep
     known = {"dir", "seeds", "executor", "workers", "scheduler", "progress", "name", "max_runs",
-             "estimate"}
+             "estimate", "cluster", "slurm"}
     for key in sweep:
         if key not in known:
             raise SweepInputError(f"sweep.{key}", sweep[key], "unknown sweep setting")
@@ -162,8 +167,31 @@ def parse_settings(sweep: Any) -> SweepSettings:
         if key not in ESTIMATE_KEYS or not isinstance(value, int | float) or value < 0:
             raise SweepInputError(f"sweep.estimate.{key}", value,
                                   f"expected a number >= 0 for one of {', '.join(ESTIMATE_KEYS)}")
+    cluster = sweep.get("cluster", "local")
+    if cluster not in CLUSTERS:
+        raise SweepInputError("sweep.cluster", cluster, f"one of {', '.join(CLUSTERS)}")
+    if cluster == "slurm" and (executor != "dask" or scheduler is not None):
+        raise SweepInputError("sweep.cluster", cluster,
+                              "a Slurm cluster needs sweep.executor=dask and no sweep.scheduler")
+    slurm = parse_slurm(sweep.get("slurm") or {})
     return SweepSettings(Path(sweep["dir"]), seeds, executor, workers, scheduler, progress,
-                         max_runs, estimate)
+                         max_runs, estimate, cluster, slurm)
+
+
+def parse_slurm(slurm: Any) -> dict[str, Any]:
+    """Validate ``sweep.slurm`` (the SLURMCluster settings of ``sweep.cluster=slurm``)."""
+    if not isinstance(slurm, dict):
+        raise SweepInputError("sweep.slurm", slurm, "expected a mapping")
+    for key, value in slurm.items():
+        if key not in SLURM_KEYS:
+            raise SweepInputError(f"sweep.slurm.{key}", value,
+                                  f"unknown Slurm setting (one of {', '.join(SLURM_KEYS)})")
+        if key in ("jobs", "cores"):
+            if value is not None:
+                _int_at_least(f"sweep.slurm.{key}", value, 1)
+        elif value is not None and not isinstance(value, str):
+            raise SweepInputError(f"sweep.slurm.{key}", value, "expected a string or null")
+    return dict(slurm)
 
 
 def estimate_s(settings: SweepSettings, base: dict[str, Any], n_runs: int) -> float:
