@@ -28,7 +28,7 @@ calibrate: $(STAMP)
 	$(PY) -m experiments.calibrate $(ARGS)
 
 sweep: $(STAMP)
-	$(PY) -m experiments.batch $(ARGS)
+	$(PY) -m experiments.sweep $(ARGS)
 
 sensitivity: $(STAMP)
 	$(PY) -m experiments.sensitivity $(ARGS)

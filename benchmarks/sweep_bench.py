@@ -3,7 +3,7 @@ grid, 2 x 2 points x 2 seeds, at a benchmark size) done as
 
 - a plain loop of ``simulate`` + ``write_run`` (the model time, no machinery),
 - the sweep runner: serial, local pool with 1 and 2 workers (in-process),
-- the sweep command (``python -m experiments.batch``, 2 workers, a fresh interpreter),
+- the sweep command (``python -m experiments.sweep``, 2 workers, a fresh interpreter),
 - plain ``hydra -m`` over ``model.run``, one Hydra job per run.
 
 Prints wall time, runs/s, CPU time and the machinery's overhead as a share of model time (CPU
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments import batch
+from experiments.sweep import Plan, execute_plan, plan_from_overrides
 from model.outputs import write_run
 from model.run import simulate
 
@@ -52,7 +52,7 @@ def measured(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, cpu_seconds() - cpu
 
 
-def model_loop(plan: batch.Plan, out: Path) -> None:
+def model_loop(plan: Plan, out: Path) -> None:
     """Simulate and write every run of the plan in a plain loop."""
     for row in plan.runs.to_dict("records"):
         write_run(simulate(plan.run_config(row)), out / row["run_id"])
@@ -60,10 +60,10 @@ def model_loop(plan: batch.Plan, out: Path) -> None:
 
 def sweep_in_process(args: argparse.Namespace, out: Path, executor: str, workers: int) -> None:
     """The sweep runner (planning included) in this process."""
-    plan = batch.plan_from_overrides(
+    plan = plan_from_overrides(
         ["experiment=smoke", f"sweep.dir={out}", f"sweep.executor={executor}",
          f"sweep.workers={workers}", "sweep.progress=false", *size_overrides(args)])
-    summary = batch.execute_plan(plan)
+    summary = execute_plan(plan)
     assert summary.failed == 0, summary.line()
 
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         tmp = Path(tmp)
-        plan = batch.plan_from_overrides(["experiment=smoke", f"sweep.dir={tmp / 'plan'}",
+        plan = plan_from_overrides(["experiment=smoke", f"sweep.dir={tmp / 'plan'}",
                                           *size_overrides(args)])
         n = len(plan.runs)
         simulate(plan.run_config(plan.runs.iloc[0].to_dict()))          # warm caches
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((f"sweep {executor}, {workers} worker(s)", workers, measured(
                 lambda ex=executor, w=workers, o=out: sweep_in_process(args, o, ex, w))))
         fixed = measured(lambda: sweep_in_process(args, tmp / "local1", "local", 1))
-        cli = [sys.executable, "-m", "experiments.batch", "experiment=smoke",
+        cli = [sys.executable, "-m", "experiments.sweep", "experiment=smoke",
                f"sweep.dir={tmp / 'cli'}", "sweep.workers=2", "sweep.progress=false",
                *size_overrides(args)]
         rows.append(("sweep command, 2 workers (new process)", 2, measured(command(cli))))

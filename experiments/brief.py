@@ -605,9 +605,9 @@ def build_brief(data: BriefData, out: str | Path, cfg: DictConfig | None = None,
 def run_scenarios(scenarios: Sequence[str], seeds: Sequence[int], sweep_dir: Path,
                   model_overrides: Sequence[str] = (), workers: int | None = None,
                   progress: bool = True) -> Path:
-    """Run scenarios × seeds as a sweep with a scenario axis (``experiments.batch``; resumes
+    """Run scenarios × seeds as a sweep with a scenario axis (``experiments.sweep``; resumes
     a finished or partial sweep in the same folder); returns the sweep folder."""
-    from experiments.batch import execute_plan, plan_from_overrides
+    from experiments.sweep import execute_plan, plan_from_overrides
 
     overrides = [f"sweep.dir={sweep_dir}", "sweep.name=brief",
                  f"sweep.seeds=[{','.join(str(s) for s in seeds)}]",

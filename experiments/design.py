@@ -6,6 +6,7 @@ A design is declared in YAML under ``design:`` (see ``conf/experiment/``)::
     design:
       kind: sobol            # grid | lhs | sobol | morris
       samples: 64            # lhs: points; sobol: base N (N(D+2) points); morris: trajectories
+      bootstrap_seed: 1      # sensitivity: seed of SALib's confidence-interval bootstrap (>= 1)
       axes:
         demand.logit_scale_rmb: {low: 60, high: 240}      # continuous (sampled designs)
         scenario: {choices: [edwc, no_edwc]}              # categorical (any design)
@@ -82,6 +83,7 @@ class Design:
     levels: int = 4
     second_order: bool = False
     sampler_seed: int = 0
+    bootstrap_seed: int = 1        # SALib's confidence-interval bootstrap (0 = unseeded there)
 
     def problem(self) -> dict[str, Any]:
         """The SALib problem dict (names in axis order, bounds)."""
@@ -120,14 +122,14 @@ def _parse_axis(kind: str, key: str, spec: Any) -> Axis:
                                   f"a {kind} design needs {{low, high}} or {{choices}}")
         if len(spec) == 0:
             raise SweepInputError(where, spec, "empty list of values")
-        return Axis(key, values=tuple(spec))
+        return Axis(key, values=_distinct(where, spec))
     if not isinstance(spec, Mapping):
         raise SweepInputError(where, spec, "expected a list, {low, high} or {choices: [...]}")
     if set(spec) == {"choices"}:
         choices = spec["choices"]
         if not isinstance(choices, Sequence) or isinstance(choices, str) or len(choices) == 0:
             raise SweepInputError(where + ".choices", choices, "expected a non-empty list")
-        return Axis(key, values=tuple(choices))
+        return Axis(key, values=_distinct(where + ".choices", choices))
     if set(spec) == {"low", "high"}:
         low, high = spec["low"], spec["high"]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
@@ -137,6 +139,16 @@ def _parse_axis(kind: str, key: str, spec: Any) -> Axis:
             raise SweepInputError(where, spec, "a grid design needs a list of values")
         return Axis(key, low=float(low), high=float(high))
     raise SweepInputError(where, spec, "expected a list, {low, high} or {choices: [...]}")
+
+
+def _distinct(where: str, values: Sequence[Any]) -> tuple[Any, ...]:
+    """The values of a grid axis or choice list; a repeated value would run twice."""
+    seen = [repr(float(v)) if isinstance(v, int | float) and not isinstance(v, bool) else repr(v)
+            for v in values]
+    repeated = sorted({s for s in seen if seen.count(s) > 1})
+    if repeated:
+        raise SweepInputError(where, list(values), f"repeated value(s) {', '.join(repeated)}")
+    return tuple(values)
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -150,7 +162,8 @@ def parse_design(spec: Any) -> Design:
     spec = _as_plain(spec)
     if not isinstance(spec, Mapping):
         raise SweepInputError("design", spec, "expected a mapping with kind and axes")
-    known = {"kind", "axes", "samples", "levels", "second_order", "sampler_seed"}
+    known = {"kind", "axes", "samples", "levels", "second_order", "sampler_seed",
+             "bootstrap_seed"}
     for key in spec:
         if key not in known:
             raise SweepInputError(f"design.{key}", spec[key], "unknown design setting")
@@ -178,7 +191,8 @@ def parse_design(spec: Any) -> Design:
     sampler_seed = spec.get("sampler_seed", 0)
     if not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool):
         raise SweepInputError("design.sampler_seed", sampler_seed, "expected an integer")
-    return Design(kind, axes, samples, levels, second_order, sampler_seed)
+    bootstrap_seed = _positive_int("design.bootstrap_seed", spec.get("bootstrap_seed", 1))
+    return Design(kind, axes, samples, levels, second_order, sampler_seed, bootstrap_seed)
 
 
 def parse_seeds(seeds: Any) -> list[int]:
@@ -194,6 +208,18 @@ def parse_seeds(seeds: Any) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise SweepInputError("sweep.seeds", seeds, "seeds must be distinct")
     return list(seeds)
+
+
+def point_count(design: Design) -> int:
+    """Design points the design will have, computed without sampling."""
+    d = len(design.axes)
+    if design.kind == "grid":
+        return math.prod(len(a.values) for a in design.axes)
+    if design.kind == "lhs":
+        return design.samples
+    if design.kind == "sobol":
+        return design.samples * (2 * d + 2 if design.second_order else d + 2)
+    return design.samples * (d + 1)                              # morris trajectories
 
 
 def sample_matrix(design: Design) -> np.ndarray:

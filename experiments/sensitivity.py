@@ -9,7 +9,9 @@ An output is ``column:year[:agg]`` over the national table: ``agg`` is ``mean`` 
 mean, the default for shares, MW, prices) or ``sum`` (yearly total, the default for columns
 in tCO2, MWh, TWh and RMB). Indices are computed for every seed separately (the same design
 points run under each seed); the table reports their mean, standard deviation, min and max
-across seeds, and the mean of SALib's bootstrap confidence half-width within a seed.
+across seeds, and the mean of SALib's bootstrap confidence half-width within a seed (seeded
+with ``design.bootstrap_seed``, default 1, so repeated calls print identical intervals); a
+warning names every index whose half-width exceeds the index.
 """
 
 from __future__ import annotations
@@ -83,14 +85,16 @@ def output_values(sweep_dir: Path, outputs: Sequence[Output]) -> pd.DataFrame:
 
 
 def seed_indices(design: Design, raw: np.ndarray, y: np.ndarray) -> dict[str, dict[str, list]]:
-    """SALib indices for one seed: {index name: values per axis} (plus confidence widths)."""
+    """SALib indices for one seed: {index name: values per axis} (plus confidence widths,
+    bootstrapped with ``design.bootstrap_seed``, so every call gives the same intervals)."""
     from SALib.analyze import morris, sobol
 
     problem = design.problem()
+    seed = design.bootstrap_seed
     if design.kind == "sobol":
-        res = sobol.analyze(problem, y, calc_second_order=design.second_order, seed=0)
+        res = sobol.analyze(problem, y, calc_second_order=design.second_order, seed=seed)
     else:
-        res = morris.analyze(problem, raw, y, num_levels=design.levels, seed=0)
+        res = morris.analyze(problem, raw, y, num_levels=design.levels, seed=seed)
     return {k: list(np.asarray(res[k], dtype=float)) for k in (*INDICES[design.kind],
                                                               *CONF.values()) if k in res}
 
@@ -129,6 +133,14 @@ def sensitivity_table(sweep_dir: Path, outputs: Sequence[Output]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def wide_intervals(table: pd.DataFrame) -> list[str]:
+    """One warning per index whose confidence half-width exceeds the index itself."""
+    wide = table[table["conf"].notna() & (table["conf"] > table["mean"].abs())]
+    return [f"warning: {r.index} of {r.parameter} for {r.output}: confidence half-width "
+            f"{r.conf:.3g} exceeds the index {r.mean:.3g}; more samples would narrow it"
+            for r in wide.itertuples()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: compute the indices, write them as CSV, print them; exit 2 on bad input."""
     parser = argparse.ArgumentParser(prog="python -m experiments.sensitivity",
@@ -150,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_text(out, table.to_csv(index=False, float_format="%.6g"))
     with pd.option_context("display.width", 120, "display.max_rows", 200):
         print(table.drop(columns="n_seeds").round(4).to_string(index=False))
+    for line in wide_intervals(table):
+        print(line, file=sys.stderr)
     print(f"wrote {out} ({table['n_seeds'].iat[0]} seeds)")
     return 0
 

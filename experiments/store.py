@@ -1,5 +1,5 @@
-"""Sweep store: one Parquet shard (run folder) per run, a DuckDB index of runs, and a lazy
-loader (DESIGN §10).
+"""Sweep store: hive-partitioned Parquet shards, one per run and table, a DuckDB index of
+runs, and a lazy loader (DESIGN §10).
 
 Layout of a sweep folder::
 
@@ -8,14 +8,22 @@ Layout of a sweep folder::
     design.parquet    one row per run: run_id, point, seed, axis values (x:<key> raw samples)
     index.duckdb      table ``runs`` (status, wall time, error traceback) and ``design``;
                       views ``run_params`` and one per output table joined with run parameters
-    runs/<run_id>/    the run's folder as written by ``model.outputs.write_run`` (atomic)
+                      (relative paths: open it from the sweep folder)
+    runs/<table>/run_id=<run_id>/part-0.parquet
+                      one output table (national, node, flows, …) of one run, hive-partitioned:
+                      ``pd.read_parquet("<sweep>/runs/national")`` gives every run, with run_id
+    manifests/<run_id>/manifest.json, config.yaml
+                      the run's manifest (with its design row) and resolved config
 
-A run folder that exists holds a complete run: ``write_run`` renames it into place only when
-every file is written. Only the sweep process writes the index (single writer).
+A run is complete when its manifest exists: its tables are renamed into place first, the
+manifest folder last; a resumed sweep also checks each manifest (run id, sweep fingerprint,
+status) and each table's Parquet footer, and redoes runs that fail. A running sweep holds
+an exclusive lock on ``<sweep>/.lock``; only it writes the folder and the index.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -29,12 +37,20 @@ from typing import Any, ClassVar
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
+import yaml
+
+from model.columns import arrow_table
+from model.outputs import TABLES, YAML_DUMPER
 
 MANIFEST = "sweep.json"
 DESIGN = "design.parquet"
 INDEX = "index.duckdb"
-RUNS = "runs"
+RUNS = "runs"                 # table shards: runs/<table>/run_id=<run_id>/part-0.parquet
+MANIFESTS = "manifests"       # per run: manifests/<run_id>/{manifest.json, config.yaml}
 RUN_MANIFEST = "manifest.json"
+PART = "part-0.parquet"
+LOCK = ".lock"                # flock'ed by the running sweep
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -91,28 +107,160 @@ def write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
     atomic_write_text(Path(sweep_dir) / MANIFEST, json.dumps(manifest, indent=2, default=str))
 
 
+def shard_path(sweep_dir: Path, table: str, run_id: str) -> Path:
+    """The Parquet file of one output table of one run."""
+    return Path(sweep_dir) / RUNS / table / f"run_id={run_id}" / PART
+
+
+def run_manifest_path(sweep_dir: Path, run_id: str) -> Path:
+    """The manifest of one run (exists only once the run is complete)."""
+    return Path(sweep_dir) / MANIFESTS / run_id / RUN_MANIFEST
+
+
+def _temp_dir(parent: Path, name: str) -> Path:
+    """A fresh hidden folder beside ``parent/name`` with the umask's permissions."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    tmp.chmod(0o777 & ~mask)                      # mkdtemp makes it owner-only
+    return tmp
+
+
+def _rename_into_place(tmp: Path, final: Path) -> None:
+    """Replace ``final`` (a folder left by an earlier try, if any) with ``tmp``."""
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def write_shard(sweep_dir: Path, run_id: str, result: Any) -> None:
+    """Write one run (``result.tables``, ``.config``, ``.manifest``) into the sweep store:
+    each table into its partition folder, then the manifest folder, which marks the run
+    complete. A killed write leaves no manifest, so the run is redone on resume."""
+    sweep_dir = Path(sweep_dir)
+    written = [name for name in TABLES if name in result.tables]
+    for name in written:
+        final = shard_path(sweep_dir, name, run_id).parent
+        tmp = _temp_dir(final.parent, final.name)
+        try:
+            pq.write_table(arrow_table(name, result.tables[name]), tmp / PART)
+            _rename_into_place(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    final = run_manifest_path(sweep_dir, run_id).parent
+    tmp = _temp_dir(final.parent, run_id)
+    try:
+        (tmp / "config.yaml").write_text(yaml.dump(result.config, Dumper=YAML_DUMPER,
+                                                   sort_keys=False))
+        manifest = {**result.manifest, "tables": written}
+        (tmp / RUN_MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        _rename_into_place(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class SweepLocked(RuntimeError):
+    """Another process holds the sweep folder's lock."""
+
+
+@dataclass
+class SweepLock:
+    """An exclusive lock on a sweep folder (``flock`` on ``<sweep>/.lock``), held for the
+    whole sweep; the kernel releases it when the process ends, however it ends."""
+
+    path: Path
+    fd: int
+
+    @classmethod
+    def acquire(cls, sweep_dir: Path) -> SweepLock:
+        """Create the folder if needed and take the lock, or raise SweepLocked (the holder's
+        pid in the message) or OSError (e.g. a read-only or unwritable folder)."""
+        sweep_dir = Path(sweep_dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        path = sweep_dir / LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise SweepLocked(f"another sweep (pid {holder}) is running on this folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        """Drop the lock (the file stays; it is only a lock)."""
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def check_writable(sweep_dir: Path) -> None:
+    """Raise OSError unless a file can be created in the sweep folder (or, if it does not
+    exist yet, in its nearest existing parent); the probe file is removed at once."""
+    folder = Path(sweep_dir)
+    while not folder.exists():
+        folder = folder.parent
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
+def run_problem(sweep_dir: Path, run_id: str, fingerprint: dict[str, str]) -> str | None:
+    """Why a run with a manifest is not a good finished run of this sweep, or None: its
+    manifest must parse, name this run and this sweep's fingerprint and say complete, and
+    every table's Parquet footer must open."""
+    try:
+        manifest = json.loads(run_manifest_path(sweep_dir, run_id).read_text())
+    except (OSError, ValueError):
+        return "unreadable manifest"
+    meta = manifest.get("sweep") if isinstance(manifest, dict) else None
+    if not isinstance(meta, dict) or meta.get("run_id") != run_id:
+        return "manifest of another run"
+    if meta.get("fingerprint") != fingerprint:
+        return "run of another sweep"
+    if manifest.get("status") != "complete":
+        return f"status {manifest.get('status')!r}"
+    for name in manifest.get("tables", TABLES):
+        try:
+            pq.read_metadata(shard_path(sweep_dir, name, run_id))
+        except (OSError, ValueError) as err:        # missing, truncated, not Parquet
+            return f"{name} table {'missing' if isinstance(err, FileNotFoundError) else 'bad'}"
+    return None
+
+
 def completed_runs(sweep_dir: Path, run_ids: Iterable[str]) -> set[str]:
-    """Run ids whose folder is complete (it exists and holds its manifest)."""
-    runs = Path(sweep_dir) / RUNS
-    return {r for r in run_ids if (runs / r / RUN_MANIFEST).is_file()}
+    """Run ids whose manifest exists (the last file a run writes)."""
+    return {r for r in run_ids if run_manifest_path(sweep_dir, r).is_file()}
 
 
-def remove_partial_runs(sweep_dir: Path, run_ids: Iterable[str]) -> list[str]:
-    """Delete leftovers of killed runs (temp folders, folders without a manifest) under
-    ``runs/``; returns the names removed."""
-    runs = Path(sweep_dir) / RUNS
-    if not runs.is_dir():
-        return []
-    keep = completed_runs(sweep_dir, run_ids)
+def remove_partial_runs(sweep_dir: Path, keep: Iterable[str]) -> list[str]:
+    """Delete everything under ``runs/`` and ``manifests/`` that is not part of a run in
+    ``keep`` (temp folders and partitions of killed runs, bad or foreign runs); returns the
+    paths removed, relative to the sweep folder."""
+    sweep_dir = Path(sweep_dir)
+    keep = set(keep)
     removed = []
-    for entry in sorted(runs.iterdir()):
-        if entry.name in keep:
+    candidates = []
+    if (sweep_dir / MANIFESTS).is_dir():
+        candidates += [(e, e.name) for e in (sweep_dir / MANIFESTS).iterdir()]
+    if (sweep_dir / RUNS).is_dir():
+        for table in (sweep_dir / RUNS).iterdir():
+            if table.is_dir() and not table.name.startswith("."):
+                candidates += [(e, e.name.removeprefix("run_id=")) for e in table.iterdir()]
+            else:
+                candidates.append((table, ""))
+    for entry, rid in sorted(candidates):
+        if rid in keep and not entry.name.startswith("."):
             continue
         if entry.is_dir():
             shutil.rmtree(entry)
         else:
             entry.unlink()
-        removed.append(entry.name)
+        removed.append(str(entry.relative_to(sweep_dir)))
     return removed
 
 
@@ -125,31 +273,28 @@ def _ident(name: str) -> str:
 
 
 def table_names(sweep_dir: Path) -> list[str]:
-    """Output tables present in the sweep's run folders (e.g. national, node, flows)."""
+    """Output tables present in the sweep's store (e.g. national, node, flows)."""
     runs = Path(sweep_dir) / RUNS
     if not runs.is_dir():
         return []
-    for run in sorted(runs.iterdir()):
-        if (run / RUN_MANIFEST).is_file():
-            return sorted(p.stem for p in run.glob("*.parquet"))
-    return []
+    return sorted(t.name for t in runs.iterdir()
+                  if t.is_dir() and not t.name.startswith(".") and any(t.glob(f"*/{PART}")))
 
 
 def create_views(con: duckdb.DuckDBPyConnection, sweep_dir: Path, design_rel: str,
-                 temporary: bool = False) -> None:
+                 temporary: bool = False, root: str | None = None) -> None:
     """Create ``run_params`` and one view per output table, joining each table's rows with
-    the run's id, point, seed and parameter values (paths are absolute)."""
+    the run's id, point, seed and parameter values. ``root`` prefixes the shard paths
+    (default ``runs``: relative, resolved from the current folder when a view is queried)."""
     kind = "TEMP VIEW" if temporary else "VIEW"
-    root = Path(sweep_dir).resolve() / RUNS
     con.execute(f"CREATE OR REPLACE {kind} run_params AS SELECT * FROM {design_rel}")
     for name in table_names(sweep_dir):
-        glob = _sql_str(str(root / "*" / f"{name}.parquet"))
-        pattern = _sql_str(rf"([^/\\]+)[/\\]{name}\.parquet$")
+        glob = _sql_str(f"{root or RUNS}/{name}/*/{PART}")
         con.execute(
             f"CREATE OR REPLACE {kind} {_ident(name)} AS "
-            f"SELECT p.*, t.* EXCLUDE (filename) "
-            f"FROM read_parquet({glob}, filename=true, union_by_name=true) t "
-            f"JOIN run_params p ON p.run_id = regexp_extract(t.filename, {pattern}, 1)"
+            f"SELECT p.*, t.* EXCLUDE (run_id) "
+            f"FROM read_parquet({glob}, hive_partitioning=true, union_by_name=true) t "
+            f"JOIN run_params p ON p.run_id = t.run_id"
         )
 
 
@@ -209,7 +354,7 @@ class SweepIndex:
         for rid in run_ids:
             if statuses.get(rid) == "done":
                 continue
-            man = json.loads((self.sweep_dir / RUNS / rid / RUN_MANIFEST).read_text())
+            man = json.loads(run_manifest_path(self.sweep_dir, rid).read_text())
             self.record({"run_id": rid, "point": int(meta.at[rid, "point"]),
                          "seed": int(meta.at[rid, "seed"]), "status": "done",
                          "wall_s": man.get("wall_time_s"), "host": man.get("host"),
@@ -219,7 +364,11 @@ class SweepIndex:
     def close(self) -> None:
         """Write buffered rows, refresh the views over the shards and close the file."""
         self.flush()
+        # relative shard paths bind against the sweep folder here and against the current
+        # folder when queried (file_search_path is not stored in the database file)
+        self.con.execute(f"SET file_search_path = {_sql_str(str(self.sweep_dir.resolve()))}")
         create_views(self.con, self.sweep_dir, "design")
+        self.con.execute("RESET file_search_path")
         self.con.close()
 
 
@@ -243,7 +392,8 @@ class Sweep:
     def con(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
         design = _sql_str(str((self.path / DESIGN).resolve()))
-        create_views(con, self.path, f"read_parquet({design})", temporary=True)
+        create_views(con, self.path, f"read_parquet({design})", temporary=True,
+                     root=str((self.path / RUNS).resolve()))
         return con
 
     @property

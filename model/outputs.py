@@ -9,8 +9,10 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
+from model.columns import arrow_table
 from model.outcomes import OUTCOMES, SUMMARY
 
 YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # libyaml when available
@@ -33,7 +35,7 @@ def write_run(result, out_dir: str | os.PathLike) -> Path:
     tmp.chmod(0o777 & ~_umask())                  # mkdtemp makes it owner-only
     try:
         for name in TABLES:
-            result.tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+            pq.write_table(arrow_table(name, result.tables[name]), tmp / f"{name}.parquet")
         (tmp / "config.yaml").write_text(yaml.dump(result.config, Dumper=YAML_DUMPER,
                                                    sort_keys=False))
         (tmp / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str))

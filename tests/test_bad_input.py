@@ -249,14 +249,14 @@ def test_run_command_line_refuses_bad_input_with_exit_code_2(tmp_path):
 
 
 def test_sweep_command_line_refuses_bad_designs_and_values(tmp_path):
-    """`python -m experiments.batch ...`: a bad seed list, design or model value → exit 2,
+    """`python -m experiments.sweep ...`: a bad seed list, design or model value → exit 2,
     one line naming the key and value, no sweep folder."""
     cases = [
         (["sweep.seeds=[]"], "sweep.seeds = []"),
         (["design.kind=spiral"], "design.kind = 'spiral'"),
         (["demand.sectors.finance.share=-0.1"], "demand.sectors.finance.share = -0.1"),
     ]
-    procs = [(_spawn(["-m", "experiments.batch", "experiment=smoke", "sweep.progress=false",
+    procs = [(_spawn(["-m", "experiments.sweep", "experiment=smoke", "sweep.progress=false",
                       f"sweep.dir={tmp_path / str(i)}", *o]), tmp_path / str(i))
              for i, (o, _) in enumerate(cases)]
     for (proc, out), (_, text) in zip(procs, cases, strict=True):
@@ -304,13 +304,13 @@ def test_explorer_listens_on_loopback_unless_asked(monkeypatch):
 def test_dask_local_cluster_listens_on_loopback(monkeypatch):
     import distributed
 
-    from experiments import batch
+    from experiments.sweep import executors
 
     def capture(**kwargs):
         raise Captured(kwargs)
 
     monkeypatch.setattr(distributed, "LocalCluster", capture)
     with pytest.raises(Captured) as got:
-        list(batch._dask(iter([]), batch.model_runner, 2, None))
+        list(executors._dask(iter([]), executors.model_runner, 2, None))
     assert got.value.args[0]["host"] == "127.0.0.1"
     assert got.value.args[0]["dashboard_address"] is None

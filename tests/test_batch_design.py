@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from experiments.batch import plan_from_overrides
 from experiments.design import (
     SweepInputError,
     design_points,
@@ -14,6 +13,7 @@ from experiments.design import (
     parse_design,
     parse_seeds,
 )
+from experiments.sweep import plan_from_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -116,7 +116,7 @@ def test_bad_sweep_settings_are_refused_before_anything_is_written(override, nee
 def test_cli_bad_input_exits_nonzero_with_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "sweep"
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.batch", "experiment=smoke", f"sweep.dir={out}",
+        [sys.executable, "-m", "experiments.sweep", "experiment=smoke", f"sweep.dir={out}",
          "sweep.seeds=[]"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (

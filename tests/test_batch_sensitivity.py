@@ -1,32 +1,28 @@
 """Sensitivity indices from a sweep, checked on a stand-in model with known answers."""
 
-import json
-import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from experiments import sensitivity
-from experiments.batch import execute_plan, plan_from_overrides
 from experiments.design import SweepInputError
+from experiments.sweep import execute_plan, plan_from_overrides
 
 
-def linear_model(cfg, out_dir: Path, meta: dict) -> None:
+def linear_model(cfg, meta: dict) -> SimpleNamespace:
     """Stand-in run: west share in 2030 = 0.4 a + 0.1 b + small seed noise (a, b in [0, 1]),
-    so Sobol S1 is 16/17 for a and 1/17 for b. Writes a run folder like write_run."""
+    so Sobol S1 is 16/17 for a and 1/17 for b. Returns tables, config and manifest."""
     a, b = cfg["demand"]["logit_scale_rmb"], cfg["supply"]["optimism"]
     noise = np.random.default_rng(meta["seed"] * 1000 + meta["point"]).normal(0, 0.002)
     months = pd.date_range("2030-01-01", periods=12, freq="MS")
     national = pd.DataFrame({"month": months, "year": 2030,
                              "west_share": 0.4 * a + 0.1 * b + noise,
                              "co2_location_t": 1e6 * (1 + b)})
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    tmp.mkdir(parents=True)
-    national.to_parquet(tmp / "national.parquet", index=False)
-    (tmp / "manifest.json").write_text(json.dumps({"seed": meta["seed"], "sweep": meta}))
-    os.replace(tmp, out_dir)
+    return SimpleNamespace(tables={"national": national}, config=cfg,
+                           manifest={"seed": meta["seed"]})
 
 
 def sweep_with(tmp_path: Path, kind: str, samples: int) -> Path:
@@ -70,3 +66,32 @@ def test_sensitivity_refuses_a_grid_sweep(tmp_path, capsys):
     out = sweep_with(tmp_path, "lhs", 8)
     assert sensitivity.main([str(out), "--output", "west_share:2030"]) == 2
     assert "design.kind = 'lhs'" in capsys.readouterr().err
+
+
+def test_sensitivity_twice_prints_identical_intervals(tmp_path, capsys):
+    """SALib's bootstrap is seeded (design.bootstrap_seed, default 1; SALib's Sobol treats 0
+    as unseeded), so the confidence intervals are the same on every call."""
+    out = sweep_with(tmp_path, "sobol", 32)
+    printed, tables = [], []
+    for _ in range(2):
+        assert sensitivity.main([str(out), "--output", "west_share:2030"]) == 0
+        printed.append(capsys.readouterr())
+        tables.append((out / "sensitivity.csv").read_text())
+    assert printed[0] == printed[1] and tables[0] == tables[1]
+    conf = pd.read_csv(out / "sensitivity.csv")["conf"]
+    assert conf.notna().all() and (conf > 0).all()
+
+
+def test_a_confidence_interval_wider_than_its_index_is_warned(tmp_path, capsys):
+    table = pd.DataFrame({"output": ["y", "y"], "parameter": ["a", "b"], "index": ["S1", "S1"],
+                          "mean": [0.9, 0.02], "conf": [0.05, 0.04]})
+    assert sensitivity.wide_intervals(table) == [
+        "warning: S1 of b for y: confidence half-width 0.04 exceeds the index 0.02; more "
+        "samples would narrow it"]
+    out = sweep_with(tmp_path, "sobol", 32)
+    assert sensitivity.main([str(out), "--output", "west_share:2030"]) == 0
+    written = pd.read_csv(out / "sensitivity.csv")
+    wide = written[written["conf"] > written["mean"].abs()]
+    warnings = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == len(wide) > 0        # b's S1 (1/17) is small beside its interval
+    assert all(w.startswith("warning: S1 of supply.optimism") for w in warnings)

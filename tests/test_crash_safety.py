@@ -19,7 +19,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from experiments import batch, store
+from experiments import store
+from experiments.sweep import execute_plan, plan_from_overrides
 from model.outputs import TABLES, write_run
 from model.run import ROOT, compose_config, simulate
 
@@ -124,9 +125,9 @@ class Killed(BaseException):
 def digests(sweep_dir: Path) -> dict[str, str]:
     """sha256 of each run table's contents (schema metadata dropped)."""
     out = {}
-    for path in sorted((sweep_dir / store.RUNS).glob("*/*.parquet")):
+    for path in sorted((sweep_dir / store.RUNS).glob(f"*/run_id=*/{store.PART}")):
         table = pq.read_table(path).replace_schema_metadata(None)
-        out[f"{path.parent.name}/{path.stem}"] = hashlib.sha256(
+        out[f"{path.parent.name}/{path.parent.parent.name}"] = hashlib.sha256(
             table.to_pandas().to_csv().encode()).hexdigest()
     return out
 
@@ -134,7 +135,7 @@ def digests(sweep_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def reference_sweep(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "sweep"
-    batch.execute_plan(batch.plan_from_overrides([*SWEEP, f"sweep.dir={out}"]))
+    execute_plan(plan_from_overrides([*SWEEP, f"sweep.dir={out}"]))
     return out
 
 
@@ -150,7 +151,7 @@ START_UP_WRITES = [
 def test_sweep_killed_while_creating_its_folder_resumes_to_identical_tables(
         point, function, calls_before, reference_sweep, tmp_path, monkeypatch):
     out = tmp_path / "sweep"
-    plan = batch.plan_from_overrides([*SWEEP, f"sweep.dir={out}"])
+    plan = plan_from_overrides([*SWEEP, f"sweep.dir={out}"])
     real = getattr(store, function)
     calls = []
 
@@ -162,8 +163,8 @@ def test_sweep_killed_while_creating_its_folder_resumes_to_identical_tables(
 
     monkeypatch.setattr(store, function, killed_on_cue)
     with pytest.raises(Killed):
-        batch.execute_plan(plan)
+        execute_plan(plan)
     monkeypatch.setattr(store, function, real)
-    summary = batch.execute_plan(plan)
+    summary = execute_plan(plan)
     assert (summary.done, summary.failed) == (len(plan.runs), 0)
     assert digests(out) == digests(reference_sweep)
