@@ -46,6 +46,7 @@ from experiments.design import (
     parse_seeds,
 )
 from model.outputs import write_run
+from model.paths import CONF_DIR
 from model.run import simulate
 from model.schema import ConfigError, validate
 
@@ -273,7 +274,7 @@ def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
     tests, benchmarks and notebooks), plan it and (``check``) validate every run config."""
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
         groups = list(cfg.hydra.runtime.choices)
         with open_dict(cfg):
@@ -523,7 +524,7 @@ def execute_plan(plan: Plan, runner: Runner = model_runner) -> Summary:
     return summary
 
 
-@hydra.main(config_path="../conf", config_name="sweep", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="sweep", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: plan, run, print the summary; exit 2 on bad input, 1 on failed
     runs."""

@@ -15,8 +15,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from model.paths import CONF_DIR
+
 SCENARIO = "scenario"   # the choice "keep the scenario's own setting"
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 # Pools used when a lever switches an instrument on where the scenario has no budget for it.
 FALLBACK_VOUCHER_BUDGET_RMB = 5.0e8    # per node per year: Shenzhen's pool, RMB 500 m [A/B]

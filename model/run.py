@@ -24,10 +24,10 @@ from omegaconf import DictConfig
 
 from model.model import EDWCModel
 from model.outputs import summary_table, write_run
+from model.paths import CONF_DIR, PACKAGE_ROOT, checkout_root
 from model.schema import ConfigError, ModelConfig, Run, to_container, validate
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
+ROOT = PACKAGE_ROOT          # the checkout (or site-packages for an installed wheel)
 HYDRA_QUIET = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=none",
                "hydra/hydra_logging=none"]   # no Hydra output folder or log files
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "hydra-core", "omegaconf")
@@ -53,6 +53,9 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), config_name: str
 
 
 def git_commit() -> str:
+    """The checkout's commit, or "unknown" (an installed wheel has no checkout)."""
+    if checkout_root() is None:
+        return "unknown"
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                              text=True, timeout=5)
@@ -123,17 +126,18 @@ def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
     return RunResult(model.recorder.tables(), manifest, to_container(cfg))
 
 
-def resolve_out_dir(run: Run) -> Path:
-    """The run folder: `run.out_dir` taken from the project root. It must lie inside the
-    project unless `run.allow_outside_root` is true, and may replace an existing folder only
-    if that folder is empty or a previous run (has a manifest.json)."""
+def resolve_out_dir(run: Run, base: Path | None = None) -> Path:
+    """The run folder: `run.out_dir` taken from `base` (default: the current folder). It must
+    lie inside `base` unless `run.allow_outside_root` is true, and may replace an existing
+    folder only if that folder is empty or a previous run (has a manifest.json)."""
+    base = (Path.cwd() if base is None else base).resolve()
     path = Path(run.out_dir)
-    path = (path if path.is_absolute() else ROOT / path).resolve()
-    if path == ROOT or path in ROOT.parents:
-        raise ConfigError("run.out_dir", run.out_dir, "would replace the project folder itself")
-    if ROOT not in path.parents and not run.allow_outside_root:
+    path = (path if path.is_absolute() else base / path).resolve()
+    if path == base or path in base.parents:
+        raise ConfigError("run.out_dir", run.out_dir, "would replace the current folder itself")
+    if base not in path.parents and not run.allow_outside_root:
         raise ConfigError("run.out_dir", run.out_dir,
-                          f"is outside the project folder {ROOT}; set "
+                          f"is outside the current folder {base}; set "
                           "run.allow_outside_root=true to write there")
     if path.is_file() or (path.is_dir() and any(path.iterdir())
                           and not (path / "manifest.json").is_file()):

@@ -778,7 +778,7 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
 
 
 def _out_dir(value: Any) -> str:
-    """A run folder path; a relative one is taken from the project root and must stay in it
+    """A run folder path; a relative one is taken from the current folder and must stay in it
     (absolute paths are checked by the command line, model.run.resolve_out_dir)."""
     out = _str(value, "run.out_dir")
     if "\0" in out:
