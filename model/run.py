@@ -14,22 +14,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import pandas as pd
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from model import cli
 from model.model import EDWCModel
 from model.outputs import summary_table, write_run
 from model.paths import CONF_DIR, PACKAGE_ROOT, checkout_root
 from model.schema import ConfigError, ModelConfig, Run, to_container, validate
 
 ROOT = PACKAGE_ROOT          # the checkout (or site-packages for an installed wheel)
-HYDRA_QUIET = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=none",
-               "hydra/hydra_logging=none"]   # no Hydra output folder or log files
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "hydra-core", "omegaconf")
 BYTES_PER_ENTERPRISE = 6 * 8 * 8 + 64 * 8   # six segments x ~8 float/int columns + per-agent
 BYTES_PER_ENTERPRISE_YEAR = 6 * 8 + 80      # yearly snapshot row
@@ -47,9 +46,9 @@ class RunResult:
 
 def compose_config(overrides: list[str] | tuple[str, ...] = (), config_name: str = "config"
                    ) -> DictConfig:
-    """Compose the project config with Hydra's compose API (no output folder, no chdir)."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides))
+    """Compose the project config with Hydra's compose API (no output folder, no chdir);
+    a composition error is raised as a one-line ConfigError."""
+    return cli.compose_checked(config_name, overrides)
 
 
 def git_commit() -> str:
@@ -155,11 +154,23 @@ def print_summary(result: RunResult, out: Path) -> None:
     print(f"\nTables, config and manifest written to {out}")
 
 
-def run_command(cfg: DictConfig) -> int:
-    """The command's work for a composed config: check, run, write, summarise. Returns the
-    exit code: 0, or 2 after printing the one-line ConfigError (nothing written)."""
+def check_before_running(cfg: DictConfig) -> Path:
+    """Everything checked before a run starts: the schema, the memory limit and the run
+    folder. Returns the run folder; raises ConfigError."""
+    config = validate(cfg)
+    check_limits(config)
+    return resolve_out_dir(config.run)
+
+
+def run_command(cfg: DictConfig, after: Callable[[Path, DictConfig], None] | None = None
+                ) -> int:
+    """The command's work for a composed config: check, run, write, summarise, then
+    `after(run folder, cfg)`. Inside a `-m` job the run folder is the job's own
+    (model.cli.job_out_dir). Returns the exit code: 0, or 2 after printing the one-line
+    ConfigError (nothing written)."""
+    cfg = cli.job_out_dir(cfg)
     try:
-        out = resolve_out_dir(validate(cfg).run)
+        out = check_before_running(cfg)
         result = simulate(cfg, progress=not cfg.run.quiet)
     except ConfigError as err:
         print(err, file=sys.stderr)
@@ -167,6 +178,8 @@ def run_command(cfg: DictConfig) -> int:
     out = write_run(result, out)
     if not cfg.run.quiet:
         print_summary(result, out)
+    if after is not None:
+        after(out, cfg)
     return 0
 
 
@@ -178,9 +191,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Entry point: Hydra app without its own output folder or log files."""
-    sys.argv += HYDRA_QUIET
-    _hydra_main()
+    """Entry point (`edwc-run`, `python -m model.run`): a Hydra app; its flags (`--cfg`,
+    `--help`, `--info`, `-m`) pass through, bad input is refused in one line first."""
+    sys.exit(cli.launch(_hydra_main, "config", check=check_before_running))
 
 
 if __name__ == "__main__":
