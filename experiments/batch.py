@@ -547,5 +547,13 @@ def main(cfg: DictConfig) -> None:
         sys.exit(1)
 
 
+def cli_main() -> None:
+    """`edwc-sweep`, `python -m experiments.batch`: model.cli's pre-flight (no config that
+    runs code, one-line compose errors, exit 2) before the Hydra app starts."""
+    from model.cli import launch
+
+    sys.exit(launch(main, "sweep"))
+
+
 if __name__ == "__main__":
-    main()
+    cli_main()

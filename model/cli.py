@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -21,11 +22,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import MissingConfigException
+from hydra.errors import MissingConfigException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from model import guard
 from model import schema as S
 from model.paths import CONF_DIR
 
@@ -111,6 +113,11 @@ def compose_error(err: Exception, overrides: Sequence[str] = ()) -> S.ConfigErro
             hint = f"; did you mean {near[0]}?" if near else ""
             return S.ConfigError(group, option, f"no such option (one of {', '.join(options)})"
                                  + hint)
+    if isinstance(err, OverrideParseException):
+        bad = next((o for o in overrides if o in str(err)), " ".join(overrides))
+        key, _, value = bad.partition("=")
+        return S.ConfigError(key.lstrip("+~"), value, "cannot be read as a Hydra override "
+                             "(quote text with spaces or non-ASCII letters: key='...')")
     cause = err
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
@@ -124,12 +131,22 @@ def compose_error(err: Exception, overrides: Sequence[str] = ()) -> S.ConfigErro
                 if sep and k == key:
                     value = v
         return S.ConfigError(key, value, text)
+    named = re.search(r"override '([^']+)'", text)
+    if named:                              # e.g. a group this command does not have
+        key = named.group(1)
+        value = next((o.partition("=")[2] for o in overrides
+                      if o.lstrip("+~").partition("=")[0] == key), None)
+        return S.ConfigError(key, value, "this command has no such config group or key "
+                             "(see --help)")
     return S.ConfigError("overrides", " ".join(overrides), text or type(err).__name__)
 
 
 def compose_checked(config_name: str, overrides: Sequence[str],
                     return_hydra_config: bool = False) -> DictConfig:
-    """Compose with Hydra's compose API; a composition error becomes one ConfigError line."""
+    """Compose with Hydra's compose API after the injection checks of model.guard; a
+    composition error becomes one ConfigError line."""
+    guard.check_overrides(overrides)
+    guard.check_config_files()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name=config_name, overrides=list(overrides),
@@ -180,11 +197,23 @@ def launch(app: Callable[[], Any], config_name: str,
         args = hydra_args(argv)
     except SystemExit as exit_:          # --version, or argparse's own usage error
         return int(exit_.code or 0)
+    try:
+        guard.check_flags(args)
+        if args.config_name not in (None, config_name):
+            raise S.ConfigError("--config-name", args.config_name,
+                                f"this command composes {config_name}.yaml only")
+    except S.ConfigError as err:
+        print(str(err).splitlines()[0], file=sys.stderr)
+        return 2
     if not (args.help or args.hydra_help or args.shell_completion):
         try:
+            guard.check_overrides(args.overrides)
             for overrides in (job_variants(args.overrides) if args.multirun
                               else [args.overrides]):
-                cfg = compose_checked(config_name, overrides)
+                cfg = compose_checked(config_name, overrides, return_hydra_config=True)
+                guard.check_composed(OmegaConf.to_container(cfg, resolve=False))
+                with open_dict(cfg):
+                    del cfg["hydra"]
                 if check is not None and not (args.multirun or args.cfg or args.info):
                     check(cfg)
         except (S.ConfigError, CommandError) as err:

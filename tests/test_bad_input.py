@@ -234,7 +234,7 @@ def test_wrong_types_are_refused_while_composing(overrides, key, value):
 CLI_CASES = [
     (["demand.sectors.finance.share=-0.1"], "demand.sectors.finance.share = -0.1"),
     (["+demand._target_=os.system"], "demand._target_ = 'os.system'"),
-    (["demand.n_enterprises=200000000"], "demand.n_enterprises = 200000000: needs ~"),
+    (["demand.n_enterprises=20000000"], "demand.n_enterprises = 20000000: needs ~"),
 ]
 
 
