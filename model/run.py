@@ -140,7 +140,16 @@ def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
         "datacenters_built": model.fleet.n, "git_commit": git_commit(),
         "packages": package_versions(), "host": socket.gethostname(),
     }
-    return RunResult(model.recorder.tables(), manifest, to_container(cfg))
+    return RunResult(clip_float_noise(model.recorder.tables()), manifest, to_container(cfg))
+
+
+def clip_float_noise(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Unserved load is demand minus placed load, so float rounding leaves values like
+    -7e-12 MW; clip them to 0 (nothing else is changed)."""
+    for table in tables.values():
+        for col in [c for c in table.columns if c.startswith("unserved")]:
+            table[col] = table[col].clip(lower=0.0)
+    return tables
 
 
 def estimate_output_bytes(config: ModelConfig) -> float:

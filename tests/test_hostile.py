@@ -306,6 +306,14 @@ def test_cases_that_were_tracebacks_are_one_line(override, key):
     assert compose_config(["scenario.name='数据中心'"]).scenario.name == "数据中心"
 
 
+# ---------------------------------------------------------------- minor
+
+def test_unserved_load_is_never_negative(small_result):
+    nat = small_result.tables["national"]
+    cols = [c for c in nat.columns if c.startswith("unserved")]
+    assert cols and all((nat[c] >= 0).all() for c in cols)
+
+
 def test_checks_before_running_pass_for_a_normal_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = check_before_running(compose_config(SMALL))
