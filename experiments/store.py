@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 import duckdb
 import pandas as pd
 
+from model.outputs import umask
+
 MANIFEST = "sweep.json"
 DESIGN = "design.parquet"
 INDEX = "index.duckdb"
@@ -58,6 +60,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())           # mkstemp makes it owner-only (0600)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -71,6 +74,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame to Parquet via a temp file and an atomic rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~umask())               # as every other file: umask, not 0600
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)

@@ -4,6 +4,7 @@ simulated or written, or handled without loss. Grouped by kind; most run in-proc
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -312,6 +313,23 @@ def test_unserved_load_is_never_negative(small_result):
     nat = small_result.tables["national"]
     cols = [c for c in nat.columns if c.startswith("unserved")]
     assert cols and all((nat[c] >= 0).all() for c in cols)
+
+
+def test_file_modes_follow_the_umask(tmp_path, small_result):
+    from experiments import store
+
+    old = os.umask(0o027)
+    try:
+        run = write_run(small_result, tmp_path / "run")
+        store.atomic_write_text(tmp_path / "s" / "sweep.json", json.dumps({}))
+        store.atomic_write_parquet(tmp_path / "s" / "design.parquet",
+                                   small_result.tables["national"])
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in
+             [*run.iterdir(), *(tmp_path / "s").iterdir()]}
+    assert set(modes.values()) == {0o640}, modes
+    assert stat.S_IMODE(run.stat().st_mode) == 0o750
 
 
 def test_checks_before_running_pass_for_a_normal_run(tmp_path, monkeypatch):
