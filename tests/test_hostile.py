@@ -307,6 +307,19 @@ def test_cases_that_were_tracebacks_are_one_line(override, key):
     assert compose_config(["scenario.name='数据中心'"]).scenario.name == "数据中心"
 
 
+def test_explorer_lever_choices_are_checked():
+    from experiments.levers import lever_overrides
+
+    base = compose_config([])
+    for kwargs, key in (({"uhv_lines": "maybe"}, "uhv_lines"),
+                        ({"voucher_rate": "0.99"}, "voucher_rate"),
+                        ({"intelligent_growth": 9.0}, "intelligent_growth")):
+        with pytest.raises(ConfigError) as info:
+            lever_overrides(base, **kwargs)
+        assert info.value.key == key
+    assert lever_overrides(base, uhv_lines="off")
+
+
 # ---------------------------------------------------------------- minor
 
 def test_unserved_load_is_never_negative(small_result):
