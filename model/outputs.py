@@ -93,8 +93,8 @@ def target_problem(path: Path, need_bytes: float = 0.0) -> str | None:
         return f"is not writable ({base})"
     free = shutil.disk_usage(base).free
     if free < need_bytes:
-        return (f"needs ~{need_bytes / 1e6:,.0f} MB of disk, {base} has "
-                f"{free / 1e6:,.0f} MB free")
+        return (f"needs ~{need_bytes / 1e6:,.1f} MB of disk, {base} has "
+                f"{free / 1e6:,.1f} MB free")
     return None
 
 

@@ -181,8 +181,7 @@ def test_environment_resolvers_are_refused_and_never_echoed(monkeypatch):
             compose_config([bad])
         assert "hunter2" not in str(info.value) and "resolvers are not allowed" in str(
             info.value)
-    cfg = compose_config(["hydra.run.dir=x/${now:%Y}"] if False else [])   # plain compose ok
-    assert cfg.run.seed == 42
+    guard.check_overrides(["hydra.run.dir=x/${now:%Y}", "run.out_dir=o/${scenario.name}"])
 
 
 def test_group_options_load_only_files_inside_the_group():
@@ -214,6 +213,15 @@ def test_config_files_that_would_run_code_are_refused(tmp_path, group, content):
     with pytest.raises(ConfigError) as info:
         guard.check_config_files(conf)
     assert f"{group}/evil.yaml" in str(info.value)
+
+
+def test_malformed_config_file_is_one_line(tmp_path):
+    conf = conf_copy(tmp_path)
+    (conf / "experiment" / "broken.yaml").write_text("sweep:\n  name: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        guard.check_config_files(conf)
+    assert "experiment/broken.yaml" in str(info.value) and "malformed YAML" in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
 
 
 def test_composed_hydra_section_is_checked():
