@@ -37,9 +37,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments import figures as F
 from model.outcomes import KEY_NUMBERS, OUTCOMES
+from model.paths import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
 RUN_FILES = ("national.parquet", "manifest.json")
 NOT_LEVERS = {"run_id", "point", "seed", "scenario"}
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

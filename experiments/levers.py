@@ -15,8 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from model.paths import CONF_DIR
+from model.schema import ConfigError
+
 SCENARIO = "scenario"   # the choice "keep the scenario's own setting"
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 # Pools used when a lever switches an instrument on where the scenario has no budget for it.
 FALLBACK_VOUCHER_BUDGET_RMB = 5.0e8    # per node per year: Shenzhen's pool, RMB 500 m [A/B]
@@ -139,7 +141,20 @@ def lever_overrides(
     uhv_lines: str = SCENARIO,
     intelligent_growth: float = 1.0,
 ) -> list[str]:
-    """Hydra overrides that apply the levers to ``cfg`` (the scenario's composed config)."""
+    """Hydra overrides that apply the levers to ``cfg`` (the scenario's composed config).
+    A choice that is not one of the lever's (e.g. ``uhv_lines="maybe"``) is a ConfigError."""
+    params = explorer_params()
+    for name, choice in (("voucher_rate", voucher_rate), ("voucher_scope", voucher_scope),
+                         ("west_power_discount", west_power_discount),
+                         ("pue_cap_east", pue_cap_east), ("pue_cap_west", pue_cap_west),
+                         ("green_mandate", green_mandate), ("carbon_price", carbon_price),
+                         ("route_factor", route_factor), ("uhv_lines", uhv_lines)):
+        if choice not in params[name]["values"]:
+            raise ConfigError(name, choice, f"must be one of {', '.join(params[name]['values'])}")
+    lo, hi = params["intelligent_growth"]["min"], params["intelligent_growth"]["max"]
+    if isinstance(intelligent_growth, bool) or not isinstance(intelligent_growth, (int, float)) \
+            or not lo <= float(intelligent_growth) <= hi:
+        raise ConfigError("intelligent_growth", intelligent_growth, f"must be in [{lo}, {hi}]")
     start = cfg.run.start
     national = {
         "pue_cap_new_east": pue_cap_east,

@@ -11,9 +11,14 @@ from __future__ import annotations
 import sys
 import time
 
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
 from experiments.brief import brief_config, build_brief, load_runs_folder
-from model.run import compose_config, resolve_out_dir, run_command
-from model.schema import ConfigError, validate
+from model import cli
+from model.paths import CONF_DIR
+from model.run import check_before_running, run_command
 
 RUN_BRIEF = ["brief.formats=[png]", "brief.pdf=false"]
 
@@ -21,31 +26,27 @@ RUN_BRIEF = ["brief.formats=[png]", "brief.pdf=false"]
 def draw_run_figures(run_dir, quiet: bool = False) -> None:
     """The one-run brief of a finished run folder, into `<run_dir>/brief/`."""
     t0 = time.perf_counter()
-    page = build_brief(load_runs_folder(run_dir), run_dir / "brief", brief_config(RUN_BRIEF),
-                       progress=False)
+    if GlobalHydra.instance().is_initialized():     # inside the Hydra app: same conf folder
+        cfg = hydra.compose(config_name="brief", overrides=RUN_BRIEF)
+    else:
+        cfg = brief_config(RUN_BRIEF)
+    page = build_brief(load_runs_folder(run_dir), run_dir / "brief", cfg, progress=False)
     if not quiet:
         print(f"Figures written to {page.parent} ({time.perf_counter() - t0:.1f} s); "
               f"open {page}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Compose the config from Hydra overrides, run, summarise, draw. Exit 2 on bad input."""
-    overrides = sys.argv[1:] if argv is None else argv
-    try:
-        cfg = compose_config(overrides)
-        out = resolve_out_dir(validate(cfg).run)
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    except Exception as err:   # malformed override: Hydra's own one-line message
-        if type(err).__module__.startswith(("hydra", "omegaconf")):
-            print(f"config error: {str(err).splitlines()[0]}", file=sys.stderr)
-            return 2
-        raise
-    code = run_command(cfg)
-    if code == 0:
-        draw_run_figures(out, quiet=cfg.run.quiet)
-    return code
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    code = run_command(cfg, after=lambda out, c: draw_run_figures(out, quiet=c.run.quiet))
+    if code:
+        sys.exit(code)
+
+
+def main() -> int:
+    """`make run`: a Hydra app (its flags pass through); run, summarise, draw. Exit 2 on bad
+    input, in one line, before anything is written."""
+    return cli.launch(_hydra_main, "config", check=check_before_running)
 
 
 if __name__ == "__main__":

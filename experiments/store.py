@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from model.columns import arrow_table
-from model.outputs import TABLES, YAML_DUMPER
+from model.outputs import TABLES, YAML_DUMPER, umask
 
 MANIFEST = "sweep.json"
 DESIGN = "design.parquet"
@@ -74,6 +74,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())           # mkstemp makes it owner-only (0600)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -87,6 +88,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame to Parquet via a temp file and an atomic rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~umask())               # as every other file: umask, not 0600
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
@@ -121,9 +123,7 @@ def _temp_dir(parent: Path, name: str) -> Path:
     """A fresh hidden folder beside ``parent/name`` with the umask's permissions."""
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
-    mask = os.umask(0o022)
-    os.umask(mask)
-    tmp.chmod(0o777 & ~mask)                      # mkdtemp makes it owner-only
+    tmp.chmod(0o777 & ~umask())                   # mkdtemp makes it owner-only
     return tmp
 
 

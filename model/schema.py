@@ -21,6 +21,11 @@ from model.constants import COMPUTE_TYPES, LATENCY_CLASSES, OPERATOR_KINDS, ROLE
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 INSTANTIATION_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
 SECTIONS = ("run", "geography", "demand", "supply", "grid", "policy", "scenario")
+# Upper bounds on magnitudes: far above any real value (China's whole power system is ~3 TW;
+# its DC load ~10 GW), low enough that sums, squares and casts stay finite and exact.
+MAX_MW = 1e7                    # 10 TW: loads, capacities, headroom, pipelines
+MAX_ENTERPRISES = 100_000_000   # agent counts (the memory estimate refuses far fewer)
+MAX_DATACENTERS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -419,7 +424,7 @@ def _geography(g: Mapping) -> Geography:
             grid_ef_2022=f("grid_ef_2022", 0, 2), ef_decline=f("ef_decline", 0, 1),
             dc_power_price=f("dc_power_price", 0, 10), best_pue=f("best_pue", 1.0, 3.0),
             land_rmb_per_kw=f("land_rmb_per_kw"), curtailment_twh=f("curtailment_twh"),
-            grid_twh=f("grid_twh", 0, math.inf), dc_headroom_mw=f("dc_headroom_mw"),
+            grid_twh=f("grid_twh", 0, math.inf), dc_headroom_mw=f("dc_headroom_mw", 0, MAX_MW),
             energy_quota_twh=f("energy_quota_twh"),
         ))
     names = {n.name for n in nodes}
@@ -428,9 +433,10 @@ def _geography(g: Mapping) -> Geography:
     classes = _mapping(_get(lat, "classes", "geography.latency"), "geography.latency.classes")
     for cls in classes:
         _choice(cls, "geography.latency.classes", LATENCY_CLASSES)
-    limits = tuple(_number(_get(classes, c, "geography.latency.classes"),
-                           f"geography.latency.classes.{c}", 0.0, lo_open=True)
-                   for c in LATENCY_CLASSES)
+    # realtime and interactive limits are finite; batch may be .inf (no limit, the default)
+    limits = tuple((_number if c == "batch" else _finite)(
+        _get(classes, c, "geography.latency.classes"), f"geography.latency.classes.{c}", 0.0,
+        lo_open=True) for c in LATENCY_CLASSES)
     for tighter, looser, a, b in zip(LATENCY_CLASSES, LATENCY_CLASSES[1:], limits, limits[1:],
                                      strict=False):
         if b < a:
@@ -449,7 +455,7 @@ def _geography(g: Mapping) -> Geography:
             raise ConfigError(f"{k}.to", dst, "must differ from its 'from' node")
         lines.append(UHVLine(
             name=str(name), enabled=_bool(ln.get("enabled", True), f"{k}.enabled"),
-            source=src, sink=dst, gw=_finite(_get(ln, "gw", k), f"{k}.gw"),
+            source=src, sink=dst, gw=_finite(_get(ln, "gw", k), f"{k}.gw", 0, MAX_MW / 1e3),
             start=parse_month(_get(ln, "start", k), f"{k}.start"),
             loss=_finite(_get(ln, "loss", k), f"{k}.loss", 0, 0.5),
             tariff_rmb_per_kwh=_finite(_get(ln, "tariff_rmb_per_kwh", k),
@@ -535,8 +541,9 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
         raise ConfigError("demand.sectors", {}, "needs at least one sector")
     _shares_sum_one({s.name: s.share for s in sectors}, "demand.sectors.*.share")
     return Demand(
-        n_enterprises=_int(_get(d, "n_enterprises", k), "demand.n_enterprises", 1),
-        initial_load_mw=f("initial_load_mw", 0, lo_open=True),
+        n_enterprises=_int(_get(d, "n_enterprises", k), "demand.n_enterprises", 1,
+                           MAX_ENTERPRISES),
+        initial_load_mw=f("initial_load_mw", 0, MAX_MW, lo_open=True),
         size_sigma=f("size_sigma", 0, 5),
         split_share=f("split_share", 0, 10, lo_open=True),
         contract_months=f("contract_months", 1, 600),
@@ -589,9 +596,10 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
     if idle >= full:
         raise ConfigError("supply.idle_utilisation", idle, "must be below supply.full_utilisation")
     return Supply(
-        n_datacenters=_int(_get(s, "n_datacenters", k), "supply.n_datacenters", 1),
+        n_datacenters=_int(_get(s, "n_datacenters", k), "supply.n_datacenters", 1,
+                           MAX_DATACENTERS),
         rack_kw=f("rack_kw", 0, lo_open=True),
-        initial_capacity_mw=f("initial_capacity_mw", 0, lo_open=True),
+        initial_capacity_mw=f("initial_capacity_mw", 0, MAX_MW, lo_open=True),
         capacity_shares=shares, initial_utilisation=util,
         intelligent_capacity_share=f("intelligent_capacity_share", 0, 1),
         operator_kinds=tuple(kinds),
@@ -642,7 +650,7 @@ def _pipeline(raw: Any, names: Sequence[str]) -> tuple:
         shares = _node_vector(_get(item, "shares", k), f"{k}.shares", names, _share, 0.0)
         _shares_sum_one(dict(zip(names, shares, strict=True)), f"{k}.shares")
         out.append((_int(_get(item, "year", k), f"{k}.year", 1900, 2200),
-                    _finite(_get(item, "mw", k), f"{k}.mw"), shares))
+                    _finite(_get(item, "mw", k), f"{k}.mw", 0, MAX_MW), shares))
     return tuple(out)
 
 
@@ -778,7 +786,7 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
 
 
 def _out_dir(value: Any) -> str:
-    """A run folder path; a relative one is taken from the project root and must stay in it
+    """A run folder path; a relative one is taken from the current folder and must stay in it
     (absolute paths are checked by the command line, model.run.resolve_out_dir)."""
     out = _str(value, "run.out_dir")
     if "\0" in out:

@@ -24,7 +24,8 @@ from omegaconf import DictConfig
 from experiments import store
 from experiments.design import SweepInputError
 from experiments.sweep.execute import execute_plan
-from experiments.sweep.plan import ROOT, Composer, check_run_configs, plan_sweep
+from experiments.sweep.plan import Composer, check_run_configs, plan_sweep
+from model.paths import CONF_DIR
 from model.schema import ConfigError, validate
 
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")   # a file name in the group
@@ -51,7 +52,7 @@ def run_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
 def check_experiments(argv: Sequence[str]) -> None:
     """Refuse an ``experiment=`` choice that names no file of conf/experiment/ (or of a
     ``--config-dir``), or whose file is not a YAML mapping, before Hydra composes."""
-    dirs, names = [ROOT / "conf"], []
+    dirs, names = [CONF_DIR], []
     args = list(argv)
     for i, arg in enumerate(args):
         if arg in ("--config-dir", "-cd") and i + 1 < len(args):
@@ -82,7 +83,7 @@ def check_experiments(argv: Sequence[str]) -> None:
 
 
 # An absolute config path: the same folder whether run as a module or as edwc-sweep.
-@hydra.main(config_path=str(ROOT / "conf"), config_name="sweep", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="sweep", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
 
@@ -95,13 +96,17 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Entry point: check the experiment files, then the Hydra app around :func:`run_sweep`."""
+    """Entry point (`edwc-sweep`, `python -m experiments.sweep`): check the experiment files,
+    then model.cli's pre-flight (no config that runs code, one-line compose errors, exit 2)
+    before the Hydra app around :func:`run_sweep` starts."""
+    from model.cli import launch
+
     try:
         check_experiments(sys.argv[1:])
     except SweepInputError as err:
         print(str(err), file=sys.stderr)
         sys.exit(2)
-    _hydra_main()
+    sys.exit(launch(_hydra_main, "sweep"))
 
 
 if __name__ == "__main__":

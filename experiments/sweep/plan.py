@@ -26,6 +26,7 @@ from experiments.design import (
     parse_seeds,
     point_count,
 )
+from model.paths import CONF_DIR
 from model.schema import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,7 +317,7 @@ def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
     tests, benchmarks and notebooks), plan it and (``check``) validate every run config."""
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
         groups = list(cfg.hydra.runtime.choices)
         with open_dict(cfg):
