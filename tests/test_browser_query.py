@@ -17,6 +17,7 @@ from scipy import stats
 from experiments import store
 from experiments.browser import Selection, SweepBrowser, csv_text
 from experiments.browser.command import NOT_RESULTS, hydra_value, override
+from experiments.browser.figures import group_figure
 from experiments.sweep.plan import has_key, set_key
 from model.run import compose_config, simulate
 from model.schema import to_container
@@ -170,3 +171,22 @@ def test_a_folder_without_a_sweep_is_refused_with_one_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("browse error: SWEEP = ")
+
+
+def test_charts_draw_a_panel_per_facet_and_bands_only_from_three_seeds(browser):
+    sel = Selection("west_share", 2023, x=LOGIT, colour=None, facet=OPTIMISM, reference=0)
+    groups = browser.groups(sel)
+    fig = group_figure(groups, x=LOGIT, colour=None, facet=OPTIMISM, numeric_x=True,
+                       title="t", ylabel="%")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["optimism = 0", "optimism = 0.2"]
+    assert all(len(ax.collections) == 1 for ax in panels)            # one seed band each
+    thin = groups.assign(low=np.nan, high=np.nan)                     # as with two seeds
+    fig = group_figure(thin, x=LOGIT, colour=None, facet=OPTIMISM, numeric_x=True,
+                       title="t", ylabel="%")
+    assert all(len(ax.collections) == 0 for ax in fig.axes if ax.get_visible())
+    by_x = browser.groups(Selection("west_share", 2023, x=LOGIT, reference=0))
+    diff = group_figure(by_x, x=LOGIT, colour=None, facet=None, numeric_x=True, title="t",
+                        ylabel="%", kind="diff")
+    assert len(diff.axes) == 1 and len(diff.axes[0].lines) == 2        # mean and zero line
+    assert len(diff.axes[0].collections) == 1                         # the t-interval
