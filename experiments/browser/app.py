@@ -51,6 +51,14 @@ def png(figure: Figure) -> bytes:
     return out.getvalue()
 
 
+def reproduce(browser: SweepBrowser, point: int, seed: int) -> str:
+    """The reproduce command of a run, or a shell comment saying why there is none yet."""
+    try:
+        return browser.reproduce_command(point, seed)
+    except KeyError as err:
+        return f"# {err.args[0]}"
+
+
 def point_label(points: pd.DataFrame, point: int, axes: list[str]) -> str:
     """'p3: logit_scale_rmb=150, optimism=0.2' for a design point."""
     row = points.set_index("point").loc[point]
@@ -122,6 +130,9 @@ def Page() -> None:
     chosen, set_chosen = solara.use_state(int(browser.points["point"].iat[0]))
     seed, set_seed = solara.use_state(browser.seeds[0])
 
+    point_labels = solara.use_memo(lambda: {point_label(browser.points, p, axes): int(p)
+                                            for p in browser.points["point"]}, dependencies=[])
+    by_point = {p: label for label, p in point_labels.items()}
     spec = outcome(name)
     labels = {label: n for n, label in names.items()}
     sel = Selection(name, None if period == WHOLE else int(period),
@@ -161,9 +172,6 @@ def Page() -> None:
         solara.Select("x axis", values=[NONE, *axes], value=x, on_value=set_x)
         solara.Select("Colour", values=[NONE, *axes], value=colour, on_value=set_colour)
         solara.Select("Facet", values=[NONE, *axes], value=facet, on_value=set_facet)
-        point_labels = {point_label(browser.points, p, axes): int(p)
-                        for p in browser.points["point"]}
-        by_point = {p: label for label, p in point_labels.items()}
         solara.Select("Reference row", values=list(point_labels), value=by_point[reference],
                       on_value=lambda v: set_reference(point_labels[v]))
         _heading("Filter design rows")
@@ -190,8 +198,6 @@ def Page() -> None:
                           on_value=lambda v: set_chosen(point_labels[v]))
             solara.Select("Seed", values=[str(s) for s in browser.seeds], value=str(seed),
                           on_value=lambda v: set_seed(int(v)))
-        try:
-            command = browser.reproduce_command(chosen, seed)
-        except KeyError as err:
-            command = f"# {err.args[0]}"
+        command = solara.use_memo(lambda: reproduce(browser, chosen, seed),
+                                  dependencies=[chosen, seed, browser.done])
         solara.HTML(tag="code", classes=["edwc-cmd"], unsafe_innerHTML=html.escape(command))

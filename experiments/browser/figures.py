@@ -14,10 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 PANEL_SIZE = (4.6, 3.2)     # inches per facet panel
 MAX_COLUMNS = 3             # facet panels per row
 DPI = 85
+TICKS = 5                   # at most this many major ticks per axis (each costs drawing time)
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 
@@ -76,10 +78,13 @@ def _draw(ax, part: pd.DataFrame, x: str | None, colour: str | None, mid: str, l
             ax.errorbar(xs, ys, yerr=err, fmt="o", ms=5, color=c, capsize=3, label=label)
     if x is not None and not numeric_x:
         ax.set_xticks(range(len(categories)), [str(v) for v in categories], fontsize=7)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(TICKS))
+    ax.yaxis.set_major_locator(MaxNLocator(TICKS))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    if colour is not None:
-        ax.legend(fontsize=7)
+    if colour is not None:   # a fixed corner: placing it 'best' costs a tenth of a second
+        ax.legend(fontsize=7, loc="upper right", framealpha=0.7)
 
 
 def group_figure(groups: pd.DataFrame, *, x: str | None, colour: str | None,
