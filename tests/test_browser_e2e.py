@@ -142,18 +142,20 @@ def _state(page) -> tuple[str, list[str]]:
     return _table(page), _charts(page)
 
 
-def _changed(page, before: tuple[str, list[str]], charts: int = 2):
-    """A wait: until the table text and ``charts`` chart images differ from ``before``."""
-    table, srcs = before
+def _changed(page, before: tuple[str, list[str]], charts: int = 2, table: bool = True):
+    """A wait: until ``charts`` chart images (and, if ``table``, the table text) differ from
+    ``before``."""
+    text, srcs = before
 
     def wait() -> None:
         page.wait_for_function(
-            """([table, srcs, n]) => {
+            """([text, srcs, n, table]) => {
                  const t = document.querySelector('.edwc-table');
                  const now = [...document.querySelectorAll('.edwc-browser img')].map(e => e.src);
                  const moved = now.filter((s, i) => s !== srcs[i]).length;
-                 return t && t.innerText !== table && now.length === srcs.length && moved >= n;
-               }""", arg=[table, srcs, charts], timeout=WAIT_MS)
+                 return t && (!table || t.innerText !== text) && now.length === srcs.length
+                        && moved >= n;
+               }""", arg=[text, srcs, charts, table], timeout=WAIT_MS)
     return wait
 
 
@@ -249,6 +251,11 @@ def _drive(page, url: str, query: SweepBrowser, timer: Timer) -> None:
     before = _state(page)
     timer.measure("reference row", lambda: _choose(page, "Reference row", f"p{other}:"),
                   _changed(page, before, charts=1))
+
+    before = _state(page)
+    timer.measure("facet", lambda: _choose(page, "Facet", query.axes[0]),
+                  _changed(page, before, table=False))
+    assert _table(page) == before[0], "the chart axes do not change the table"
 
     with page.expect_download(timeout=WAIT_MS) as download:
         page.get_by_role("button", name="Download CSV").click()

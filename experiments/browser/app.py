@@ -16,6 +16,7 @@ import io
 import math
 import os
 import time
+from dataclasses import replace
 
 import pandas as pd
 import solara
@@ -141,10 +142,9 @@ def Page() -> None:
                     None if facet == NONE else facet, dict(filters), reference)
     points = browser.filtered_points(sel.filters)
 
-    def compute():
+    def charts() -> tuple[bytes, bytes]:
         t0 = time.perf_counter()
         groups = browser.groups(sel)
-        table = browser.point_table(sel)
         where = f"{sel.period or 'whole run'}, {sel.aggregation}"
         common = dict(x=sel.x, colour=sel.colour, facet=sel.facet,
                       numeric_x=sel.x is not None and browser.numeric_axis(sel.x))
@@ -154,11 +154,15 @@ def Page() -> None:
                              "mean with 95 % t-interval", ylabel=spec.unit,
                              kind="diff", **common)
         images = png(levels), png(diffs)
-        print(f"browser: {len(browser.done)} runs, query+draw "
+        print(f"browser: {len(browser.done)} runs, charts "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
-        return images, table
+        return images
 
-    images, table = solara.use_memo(compute, dependencies=[sel, browser.done])
+    # the table does not depend on the chart axes, the charts not on the reproduce row
+    table_sel = replace(sel, x=None, colour=None, facet=None)
+    images = solara.use_memo(charts, dependencies=[sel, browser.done])
+    table = solara.use_memo(lambda: browser.point_table(table_sel),
+                            dependencies=[table_sel, browser.done])
 
     solara.Style(CSS)
     solara.Title(f"EDWC sweep browser: {browser.path.name}")

@@ -16,8 +16,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-PANEL_SIZE = (4.6, 3.2)     # inches per facet panel
-MAX_COLUMNS = 3             # facet panels per row
+PANEL_SIZE = (4.6, 3.2)     # inches of a chart without facets
+FACET_SIZE = (3.0, 2.4)     # inches per facet panel
+MAX_COLUMNS = 4             # facet panels per row
 DPI = 85
 TICKS = 5                   # at most this many major ticks per axis (each costs drawing time)
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
@@ -38,16 +39,21 @@ def _panels(frame: pd.DataFrame, facet: str | None) -> list[tuple[object, pd.Dat
 
 
 def _figure(n: int, title: str) -> tuple[Figure, list]:
-    cols = min(max(n, 1), MAX_COLUMNS)
-    rows = -(-max(n, 1) // cols)
-    fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows + 0.4), dpi=DPI)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharey=True)).ravel()
-    for ax in axes[n:]:
-        ax.set_visible(False)
+    """A figure of ``n`` panels (at least one) sharing y, MAX_COLUMNS to a row."""
+    n = max(n, 1)
+    cols = min(n, MAX_COLUMNS)
+    rows = -(-n // cols)
+    width, height = PANEL_SIZE if n == 1 else FACET_SIZE
+    fig = Figure(figsize=(width * cols, height * rows + 0.4), dpi=DPI)
+    first = fig.add_subplot(rows, cols, 1)
+    axes = [first, *(fig.add_subplot(rows, cols, i + 1, sharey=first) for i in range(1, n))]
+    for ax in axes[1:]:
+        ax.tick_params(labelleft=False)
     fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.09 if cols > 1 else 0.14, right=0.98, top=0.8, bottom=0.16,
-                        wspace=0.08, hspace=0.45)
-    return fig, list(axes[:max(n, 1)])
+    fig.subplots_adjust(left=0.09 if cols > 1 else 0.14, right=0.98,
+                        top=0.8 if rows == 1 else 0.86, bottom=0.16 if rows == 1 else 0.1,
+                        wspace=0.08, hspace=0.5)
+    return fig, axes
 
 
 def _draw(ax, part: pd.DataFrame, x: str | None, colour: str | None, mid: str, low: str,
@@ -83,8 +89,6 @@ def _draw(ax, part: pd.DataFrame, x: str | None, colour: str | None, mid: str, l
     ax.yaxis.set_major_locator(MaxNLocator(TICKS))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    if colour is not None:   # a fixed corner: placing it 'best' costs a tenth of a second
-        ax.legend(fontsize=7, loc="upper right", framealpha=0.7)
 
 
 def group_figure(groups: pd.DataFrame, *, x: str | None, colour: str | None,
@@ -107,8 +111,15 @@ def group_figure(groups: pd.DataFrame, *, x: str | None, colour: str | None,
         if kind == "diff":
             ax.axhline(0.0, color="black", lw=0.8)
         if facet is not None:
-            ax.set_title(_label(facet, value), fontsize=8)
+            ax.set_title(_label(facet, value), fontsize=8, y=1.0)   # fixed: no auto layout
         if x is not None:
             ax.set_xlabel(x, fontsize=8)
     axes[0].set_ylabel(ylabel, fontsize=8)
+    if colour is not None:   # one legend, in a fixed corner ('best' costs 0.1 s a panel)
+        legend = {}
+        for ax in axes:
+            handles, labels = ax.get_legend_handles_labels()
+            legend.update(zip(labels, handles, strict=True))
+        axes[0].legend(list(legend.values()), list(legend), fontsize=7, loc="upper right",
+                       framealpha=0.7)
     return fig
