@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         "ignore", message="Cookies with samesite=none require https", category=UserWarning)
     from solara.__main__ import cli  # the `solara run` command, in this process
 
+    from experiments.browser.app import warm_up
+
     sys.path.insert(0, str(ROOT))
+    warm_up()
     print(f"{TITLE} over {sweep}: http://{args.host}:{args.port}  (Ctrl-C stops)", flush=True)
     cli.main(args=["run", "experiments.browser.app", "--host", args.host, "--port",
                    str(args.port), "--production", "--no-open", "--no-check-version"],

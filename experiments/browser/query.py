@@ -82,7 +82,6 @@ class SweepBrowser:
                        .drop_duplicates("point").sort_values("point").reset_index(drop=True))
         self.points = self.points[["point", *self.axes]]
         self.seeds: list[int] = sorted(int(s) for s in self.design["seed"].unique())
-        self.name: str = str(manifest.get("design", {}).get("name") or self.path.name)
         self.con = duckdb.connect()
         self.done: frozenset[str] = frozenset()
         self.refresh()
@@ -151,7 +150,8 @@ class SweepBrowser:
         params: dict[str, Any] = {"files": files, "scale": float(spec.scale)}
         if period is not None:
             params["year"] = int(period)
-        frame = self.con.execute(sql, params).df()
+        with self.con.cursor() as cursor:     # one cursor per query: sessions are threads
+            frame = cursor.execute(sql, params).df()
         frame["run_id"] = frame["run_id"].astype(str)
         return frame
 
