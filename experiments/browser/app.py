@@ -152,25 +152,28 @@ def Page() -> None:
                     None if facet == NONE else facet, dict(filters), reference)
     points = browser.filtered_points(sel.filters)
 
-    def charts() -> tuple[bytes, bytes]:
+    def chart(chosen: Selection, kind: str) -> bytes:
         t0 = time.perf_counter()
-        groups = browser.groups(sel)
-        where = f"{sel.period or 'whole run'}, {sel.aggregation}"
-        common = dict(x=sel.x, colour=sel.colour, facet=sel.facet,
-                      numeric_x=sel.x is not None and browser.numeric_axis(sel.x))
-        levels = group_figure(groups, title=f"{spec.label}, {where}\nmedian over seeds "
-                              "(band: seed min-max, from 3 seeds)", ylabel=spec.unit, **common)
-        diffs = group_figure(groups, title=f"difference to p{reference}, same seeds\n"
-                             "mean with 95 % t-interval", ylabel=spec.unit,
-                             kind="diff", **common)
-        images = png(levels), png(diffs)
-        print(f"browser: {len(browser.done)} runs, charts "
+        numeric_x = chosen.x is not None and browser.numeric_axis(chosen.x)
+        if kind == "levels":
+            title = (f"{spec.label}, {chosen.period or 'whole run'}, {chosen.aggregation}\n"
+                     "median over seeds (band: seed min-max, from 3 seeds)")
+        else:
+            title = f"difference to p{chosen.reference}, same seeds\nmean with 95 % t-interval"
+        image = png(group_figure(browser.groups(chosen), x=chosen.x, colour=chosen.colour,
+                                 facet=chosen.facet, numeric_x=numeric_x, title=title,
+                                 ylabel=spec.unit, kind=kind))
+        print(f"browser: {len(browser.done)} runs, {kind} chart "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
-        return images
+        return image
 
-    # the table does not depend on the chart axes, the charts not on the reproduce row
+    # each view is redrawn only when what it shows changes: levels do not depend on the
+    # reference, the table not on the chart axes, none of them on the reproduce row
+    levels_sel = replace(sel, reference=None)
     table_sel = replace(sel, x=None, colour=None, facet=None)
-    images = solara.use_memo(charts, dependencies=[sel, browser.done])
+    levels = solara.use_memo(lambda: chart(levels_sel, "levels"),
+                             dependencies=[levels_sel, browser.done])
+    diffs = solara.use_memo(lambda: chart(sel, "diff"), dependencies=[sel, browser.done])
     table = solara.use_memo(lambda: browser.point_table(table_sel),
                             dependencies=[table_sel, browser.done])
 
@@ -200,8 +203,8 @@ def Page() -> None:
                 f"{len(points)} of {len(browser.points)} design rows selected"))
             solara.Button("Refresh", on_click=lambda: set_done(browser.refresh()), text=True)
         with solara.Row():
-            for image in images:
-                solara.Image(image, format="png")
+            solara.Image(levels, format="png")
+            solara.Image(diffs, format="png")
         solara.HTML(tag="div", classes=["edwc-table"],
                     unsafe_innerHTML=table_html(table, spec.unit))
         solara.FileDownload(lambda: csv_text(table), filename=f"{browser.path.name}-rows.csv",
