@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,8 @@ from scipy import stats
 
 from experiments import store
 from experiments.browser import Selection, SweepBrowser, csv_text
+from experiments.browser.charts import group_chart, nice_ticks
 from experiments.browser.command import NOT_RESULTS, hydra_value, override
-from experiments.browser.figures import group_figure
 from experiments.sweep.plan import has_key, set_key
 from model.run import compose_config, simulate
 from model.schema import to_container
@@ -176,17 +177,28 @@ def test_a_folder_without_a_sweep_is_refused_with_one_line(tmp_path):
 def test_charts_draw_a_panel_per_facet_and_bands_only_from_three_seeds(browser):
     sel = Selection("west_share", 2023, x=LOGIT, colour=None, facet=OPTIMISM, reference=0)
     groups = browser.groups(sel)
-    fig = group_figure(groups, x=LOGIT, colour=None, facet=OPTIMISM, numeric_x=True,
-                       title="t", ylabel="%")
-    panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in panels] == ["optimism = 0", "optimism = 0.2"]
-    assert all(len(ax.collections) == 1 for ax in panels)            # one seed band each
+    svg = group_chart(groups, x=LOGIT, colour=None, facet=OPTIMISM, numeric_x=True,
+                      title="t", ylabel="%")
+    ET.fromstring(svg)                                                # well-formed SVG
+    assert svg.count("<g class='panel'>") == 2
+    assert "optimism = 0<" in svg and "optimism = 0.2<" in svg
+    assert svg.count("class='band'") == 2 and svg.count("<circle") == 4   # 2 x values each
     thin = groups.assign(low=np.nan, high=np.nan)                     # as with two seeds
-    fig = group_figure(thin, x=LOGIT, colour=None, facet=OPTIMISM, numeric_x=True,
-                       title="t", ylabel="%")
-    assert all(len(ax.collections) == 0 for ax in fig.axes if ax.get_visible())
-    by_x = browser.groups(Selection("west_share", 2023, x=LOGIT, reference=0))
-    diff = group_figure(by_x, x=LOGIT, colour=None, facet=None, numeric_x=True, title="t",
-                        ylabel="%", kind="diff")
-    assert len(diff.axes) == 1 and len(diff.axes[0].lines) == 2        # mean and zero line
-    assert len(diff.axes[0].collections) == 1                         # the t-interval
+    svg = group_chart(thin, x=LOGIT, colour=None, facet=OPTIMISM, numeric_x=True,
+                      title="t", ylabel="%")
+    assert "class='band'" not in svg and "class='bar'" not in svg
+    by_x = browser.groups(Selection("west_share", 2023, x=LOGIT, colour=OPTIMISM,
+                                    reference=0))
+    diff = group_chart(by_x, x=LOGIT, colour=OPTIMISM, facet=None, numeric_x=True,
+                       title="t", ylabel="%", kind="diff")
+    assert diff.count("<g class='panel'>") == 1 and diff.count("class='zero'") == 1
+    assert diff.count("class='line'") == 2 and diff.count("class='legend'") == 1
+    empty = group_chart(by_x.iloc[0:0], x=LOGIT, colour=None, facet=None, numeric_x=True,
+                        title="t", ylabel="%")
+    assert "no completed runs" in empty
+
+
+def test_nice_ticks_are_round_and_cover_the_range():
+    assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(13.1, 15.4) == [13.5, 14.0, 14.5, 15.0]
+    assert nice_ticks(-2.3, 2.9) == [-2.0, 0.0, 2.0]

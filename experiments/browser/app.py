@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import html
-import io
 import math
 import os
 import time
@@ -20,9 +19,8 @@ from dataclasses import replace
 
 import pandas as pd
 import solara
-from matplotlib.figure import Figure
 
-from experiments.browser.figures import group_figure
+from experiments.browser.charts import group_chart
 from experiments.browser.outcomes import AGGREGATIONS, outcome
 from experiments.browser.query import Selection, SweepBrowser, csv_text
 
@@ -53,13 +51,6 @@ def warm_up() -> None:
     if not first.empty:
         reproduce(browser, int(first["point"].iat[0]), int(first["seed"].iat[0]))
         browser.run_values(next(iter(browser.outcomes())))
-
-
-def png(figure: Figure) -> bytes:
-    """A figure as PNG bytes (drawn once per selection, not on every render)."""
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    return out.getvalue()
 
 
 def reproduce(browser: SweepBrowser, point: int, seed: int) -> str:
@@ -153,6 +144,7 @@ def Page() -> None:
     points = browser.filtered_points(sel.filters)
 
     def chart(chosen: Selection, kind: str) -> bytes:
+        """One chart as SVG bytes, drawn once per selection (not on every render)."""
         t0 = time.perf_counter()
         numeric_x = chosen.x is not None and browser.numeric_axis(chosen.x)
         if kind == "levels":
@@ -160,9 +152,9 @@ def Page() -> None:
                      "median over seeds (band: seed min-max, from 3 seeds)")
         else:
             title = f"difference to p{chosen.reference}, same seeds\nmean with 95 % t-interval"
-        image = png(group_figure(browser.groups(chosen), x=chosen.x, colour=chosen.colour,
-                                 facet=chosen.facet, numeric_x=numeric_x, title=title,
-                                 ylabel=spec.unit, kind=kind))
+        image = group_chart(browser.groups(chosen), x=chosen.x, colour=chosen.colour,
+                            facet=chosen.facet, numeric_x=numeric_x, title=title,
+                            ylabel=spec.unit, kind=kind).encode()
         print(f"browser: {len(browser.done)} runs, {kind} chart "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
         return image
@@ -203,8 +195,8 @@ def Page() -> None:
                 f"{len(points)} of {len(browser.points)} design rows selected"))
             solara.Button("Refresh", on_click=lambda: set_done(browser.refresh()), text=True)
         with solara.Row():
-            solara.Image(levels, format="png")
-            solara.Image(diffs, format="png")
+            solara.Image(levels, format="svg+xml")
+            solara.Image(diffs, format="svg+xml")
         solara.HTML(tag="div", classes=["edwc-table"],
                     unsafe_innerHTML=table_html(table, spec.unit))
         solara.FileDownload(lambda: csv_text(table), filename=f"{browser.path.name}-rows.csv",
