@@ -20,6 +20,7 @@ from experiments.browser import Selection, SweepBrowser, csv_text
 from experiments.browser.charts import group_chart, nice_ticks
 from experiments.browser.command import NOT_RESULTS, hydra_value, override
 from experiments.sweep.plan import has_key, set_key
+from model.outcomes import OUTCOMES
 from model.run import compose_config, simulate
 from model.schema import to_container
 
@@ -63,6 +64,13 @@ def test_run_values_equal_pandas_over_the_shards(browser, national):
     assert got.min() > 0
     other = browser.run_values("west_share", 2023, agg="december").set_index("run_id")
     assert not np.allclose(other["value"].sort_index(), mean.sort_index())
+
+
+def test_run_values_are_the_declared_outcomes_of_each_run(browser, national):
+    for name in ("west_share", "twh", "eflops", "subsidy_total_rmb"):
+        got = browser.run_values(name, 2022).set_index("run_id")["value"]
+        for rid, frame in national.groupby("run_id"):
+            assert got[rid] == pytest.approx(OUTCOMES[name].display(frame, 2022), rel=1e-9)
 
 
 def test_point_table_medians_bands_and_paired_differences(browser, national):

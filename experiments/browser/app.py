@@ -21,8 +21,8 @@ import pandas as pd
 import solara
 
 from experiments.browser.charts import group_chart
-from experiments.browser.outcomes import AGGREGATIONS, outcome
-from experiments.browser.query import Selection, SweepBrowser, csv_text
+from experiments.browser.query import Selection, SweepBrowser, csv_text, outcome
+from model.outcomes import AGGREGATIONS
 
 SWEEP_ENV = "EDWC_BROWSE_SWEEP"
 NONE = "none"

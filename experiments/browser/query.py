@@ -25,8 +25,8 @@ import yaml
 
 from experiments import store
 from experiments.browser import command as commands
-from experiments.browser.outcomes import AGGREGATIONS, DECLARED, outcome
 from experiments.browser.seeds import paired_interval, seed_band
+from model.outcomes import AGGREGATIONS, OUTCOMES, Outcome
 
 WHOLE_RUN = None          # period: every month of the run instead of one year
 AGG_SQL = {               # one value per run from monthly rows (display scale applied later)
@@ -34,6 +34,13 @@ AGG_SQL = {               # one value per run from monthly rows (display scale a
     "sum": "sum({c}) * 12.0 / count({c})",     # yearly total, annualised from months present
     "december": "arg_max({c}, month)",         # the value of the last month
 }
+
+
+def outcome(name: str) -> Outcome:
+    """The declared outcome called ``name`` (KeyError naming the choices otherwise)."""
+    if name not in OUTCOMES:
+        raise KeyError(f"unknown outcome {name!r} (one of {', '.join(OUTCOMES)})")
+    return OUTCOMES[name]
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class SweepBrowser:
     def outcomes(self) -> dict[str, str]:
         """Declared outcomes present in the sweep's tables: name -> label."""
         tables = set(store.table_names(self.path))
-        return {n: o.label for n, o in DECLARED.items() if o.table in tables}
+        return {n: o.label for n, o in OUTCOMES.items() if o.table in tables}
 
     def axis_values(self, axis: str) -> list[Any]:
         """The distinct values of one design axis, sorted."""
