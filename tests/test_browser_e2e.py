@@ -13,6 +13,7 @@ Playwright package is missing (``.ci/run`` installs Debian's chromium).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from experiments import store
 from experiments.browser import SweepBrowser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,14 +83,14 @@ def sweep_dir(request) -> Path:
     return Path(chosen).resolve() if chosen else request.getfixturevalue("browse_sweep")
 
 
-@pytest.fixture(scope="module")
-def browser_url(sweep_dir: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def _serve(sweep: Path, log_name: str = "server.log") -> Iterator[str]:
     """The sweep browser served by ``python -m experiments.browser`` on a free port."""
     port = _free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "server.log"
+    log = ARTIFACTS / log_name
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "experiments.browser", str(sweep_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.browser", str(sweep),
                                  "--port", str(port)], cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
@@ -105,6 +107,39 @@ def browser_url(sweep_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser_url(sweep_dir: Path) -> Iterator[str]:
+    with _serve(sweep_dir) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _offline_page(offsite: list[str], failed: list[str]):
+    """A headless Chromium page that blocks (and records) requests leaving the machine and
+    records failed requests."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1150},
+                                          accept_downloads=True)
+
+            def guard(route) -> None:
+                if route.request.url.startswith(LOCAL):
+                    route.continue_()
+                else:
+                    offsite.append(route.request.url)
+                    route.abort()
+            context.route("**/*", guard)
+            page = context.new_page()
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
+                    if r.status >= 400 else None)
+            yield page
+        finally:
+            browser.close()
 
 
 class Timer:
@@ -180,34 +215,39 @@ def test_outcome_filter_year_reference_csv_and_command_in_the_browser(browser_ur
     offsite: list[str] = []
     failed: list[str] = []
     timer = Timer(sweep_dir.name, len(query.done))
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1150},
-                                          accept_downloads=True)
-
-            def guard(route) -> None:
-                if route.request.url.startswith(LOCAL):
-                    route.continue_()
-                else:
-                    offsite.append(route.request.url)
-                    route.abort()
-            context.route("**/*", guard)
-            page = context.new_page()
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
-                    if r.status >= 400 else None)
+    try:
+        with _offline_page(offsite, failed) as page:
             try:
                 _drive(page, browser_url, query, timer)
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "browser-e2e-failure.png"), full_page=True)
                 raise
-        finally:
-            browser.close()
-            timer.write()
+    finally:
+        timer.write()
     assert not offsite, f"page asked for something outside the machine: {offsite[:5]}"
     assert not failed, f"failed requests: {failed[:5]}"
+
+
+def test_a_running_sweep_shows_what_is_done_and_refresh_adds_new_runs(browse_sweep, tmp_path):
+    running = tmp_path / "running"
+    shutil.copytree(browse_sweep, running)
+    held = tmp_path / "held"
+    held.mkdir()
+    for rid in ("p00001-s2", "p00003-s0"):           # tables written, manifest not yet
+        shutil.move(running / store.MANIFESTS / rid, held / rid)
+    offsite: list[str] = []
+    failed: list[str] = []
+    with _serve(running, "server-running.log") as url, _offline_page(offsite, failed) as page:
+        page.goto(url)
+        page.locator(".edwc-table").wait_for(timeout=2 * WAIT_MS)
+        assert "10 of 12 runs done" in page.inner_text("body")
+        before = _state(page)
+        for rid in ("p00001-s2", "p00003-s0"):       # the two runs finish
+            shutil.move(held / rid, running / store.MANIFESTS / rid)
+        page.get_by_role("button", name="Refresh").click()
+        _changed(page, before)()
+        assert "12 of 12 runs done" in page.inner_text("body")
+    assert not offsite and not failed, (offsite[:5], failed[:5])
 
 
 def _drive(page, url: str, query: SweepBrowser, timer: Timer) -> None:

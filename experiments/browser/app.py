@@ -120,7 +120,8 @@ def Page() -> None:
     browser = sweep_browser()
     axes = browser.axes
     names = browser.outcomes()
-    done, set_done = solara.use_state(browser.refresh())
+    solara.use_memo(browser.refresh, dependencies=[])      # once per visit, then on Refresh
+    _, set_refreshed = solara.use_state(0)
     name, set_name = solara.use_state(next(iter(names)))
     period, set_period = solara.use_state(WHOLE)
     agg, set_agg = solara.use_state(DECLARED_AGG)
@@ -191,9 +192,10 @@ def Page() -> None:
     with solara.Column(classes=["edwc-browser"]):
         with solara.Row():
             solara.HTML(tag="div", classes=["edwc-status"], unsafe_innerHTML=html.escape(
-                f"Sweep {browser.path}: {done} of {browser.n_runs} runs done, "
+                f"Sweep {browser.path}: {len(browser.done)} of {browser.n_runs} runs done, "
                 f"{len(points)} of {len(browser.points)} design rows selected"))
-            solara.Button("Refresh", on_click=lambda: set_done(browser.refresh()), text=True)
+            solara.Button("Refresh", on_click=lambda: set_refreshed(browser.refresh()),
+                          text=True)
         with solara.Row():
             solara.Image(levels, format="svg+xml")
             solara.Image(diffs, format="svg+xml")
