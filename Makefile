@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 PORT   ?= 8765
+SWEEP  ?=
 
-.PHONY: setup run test validate calibrate sweep sensitivity brief bench explore lint clean
+.PHONY: setup run test validate calibrate sweep sensitivity brief bench explore browse lint clean
 
 setup: $(STAMP)
 
@@ -41,6 +42,10 @@ bench: $(STAMP)
 
 explore: $(STAMP)
 	$(PY) -m experiments.app --port $(PORT) $(ARGS)
+
+browse: $(STAMP)
+	$(PY) -m experiments.browser "$(SWEEP)" \
+	  --port $(if $(filter command line,$(origin PORT)),$(PORT),8766) $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
