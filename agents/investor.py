@@ -38,6 +38,11 @@ class Investor:
         # adaptive expectation of each node's utilisation, 0..1
         self.node_util_ema = np.asarray(model.config.supply.initial_utilisation,
                                         dtype=float).copy()
+        # smoothed expectations of yearly demand growth by compute type (2021: racks +25 %
+        # [A], intelligent +41 % [A/B]) and of each node's growth relative to the nation's
+        self.growth_expectation = np.array([0.2, 0.4])
+        self.local_expectation = np.ones(model.map.n)
+        self._seen_months = 0
 
     # ------------------------------------------------------------ expectations
 
@@ -46,27 +51,28 @@ class Investor:
         a = self.model.config.supply.expectation_alpha
         self.node_util_ema = (1 - a) * self.node_util_ema + a * node_util
 
-    def expected_demand_growth(self) -> np.ndarray:
-        """Adaptive expectation of yearly demand growth by compute type: the last 12 months'."""
-        nat = self.model.recorder.national
-        if len(nat) < 13:
-            return np.array([0.2, 0.4])   # 2021: racks +25 % [A], intelligent +41 % [A/B]
+    def update_expectations(self) -> None:
+        """Fold the last 12 months' growth into the smoothed expectations (exponential
+        smoothing with weight supply.expectation_alpha per month): national demand growth by
+        compute type, and each node's served-load growth over the nation's, clipped to
+        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
+        quota-bound eastern nodes) and plan for it, without chasing one year's swing."""
+        rec, n = self.model.recorder, self.model.map.n
+        nat = rec.national
+        if len(nat) < 13 or self._seen_months == len(nat):
+            return
+        self._seen_months = len(nat)
+        a = self.model.config.supply.expectation_alpha
         now = np.array([nat[-1]["demand_mw_general"], nat[-1]["demand_mw_intelligent"]])
         before = np.array([nat[-13]["demand_mw_general"], nat[-13]["demand_mw_intelligent"]])
-        return np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
-
-    def local_growth_ratio(self) -> np.ndarray:
-        """Adaptive expectation of each node's load growth relative to the nation's: the last
-        12 months' growth of load served at the node over national served growth, clipped to
-        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
-        quota-bound eastern nodes) and plan for it."""
-        rec, n = self.model.recorder, self.model.map.n
-        if len(rec.node) < 13:
-            return np.ones(n)
-        now, before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
-        national = rec.national[-1]["served_mw"] / max(rec.national[-13]["served_mw"], 1e-9)
-        node = np.divide(now, before, out=np.full(n, national), where=before > 1.0)
-        return np.clip(node / national, 0.8, 1.4)
+        growth = np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
+        self.growth_expectation = (1 - a) * self.growth_expectation + a * growth
+        served_now, served_before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
+        national = nat[-1]["served_mw"] / max(nat[-13]["served_mw"], 1e-9)
+        node = np.divide(served_now, served_before, out=np.full(n, national),
+                         where=served_before > 1.0)
+        self.local_expectation = ((1 - a) * self.local_expectation
+                                  + a * np.clip(node / national, 0.8, 1.4))
 
     def new_build_intelligent_share(self) -> float:
         """Intelligent share of new capacity: follows the intelligent share of demand [C]."""
@@ -83,7 +89,8 @@ class Investor:
         m = self.model
         f, s, rng, n = m.fleet, m.config.supply, m.rng, m.map.n
         lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
-        growth = (1.0 + self.expected_demand_growth()) ** lag_years            # [type]
+        self.update_expectations()
+        growth = (1.0 + self.growth_expectation) ** lag_years                  # [type]
         # capacity that retires before new projects could finish does not count as planned
         live = (f.status != RETIRED) & (f.retire_month > m.month + lag_years * 12)
         planned = np.stack([np.bincount(f.node[live], weights=f.cap_mw[live, k], minlength=n)
@@ -95,7 +102,7 @@ class Investor:
                              last.get("unserved_mw_intelligent", 0.0)])
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
-        local = self.local_growth_ratio() ** lag_years                         # [node]
+        local = self.local_expectation ** lag_years                            # [node]
         gap = seen * growth[None, :] * local[:, None] / s.planning_utilisation - planned
         kinds = np.array([k.share for k in s.operator_kinds])
         scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
