@@ -108,13 +108,18 @@ class Investor:
         scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
         mean_dc = s.initial_capacity_mw / s.n_datacenters
         low, high = (x * mean_dc * scale for x in s.project_size)
+        expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
             while budget > 0:
                 size = min(rng.uniform(low, high), max(budget, low))
                 budget -= size
-                self.propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
-                             use_npv=True, intelligent=float(ctype))
+                # the node's whole pipeline (own and others' projects, operating, under
+                # construction and just approved) shares the expected load
+                util = float(expected[node, ctype] / max(planned[node, ctype] + size, 1e-9))
+                if self.propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
+                                use_npv=True, intelligent=float(ctype), expected_util=util):
+                    planned[node, ctype] += size
 
     def follow_rack_targets(self, rules: Rules) -> None:
         """State-backed builders close part of the gap to provincial rack targets."""
@@ -136,10 +141,12 @@ class Investor:
                              use_npv=False, exempt=s.state_exempt_from_floor)
 
     def npv(self, node: int, kind: int, size_mw: float, pue: float, intel: float, green: float,
-            capex_total: float, subsidy_rate: float, rules: Rules) -> float:
-        """NPV of a project, RMB: the margin at the expected utilisation (the node's, or the
-        compute type's if higher, plus optimism) and the node's average price, over the
-        life at the operator kind's hurdle rate, minus capex net of the subsidy."""
+            capex_total: float, subsidy_rate: float, rules: Rules,
+            expected_util: float | None = None) -> float:
+        """NPV of a project, RMB: the margin at the expected utilisation plus optimism - the
+        utilisation at completion from the capacity plan when given, else the node's (or
+        the compute type's if higher) - and the node's average price, over the life at the
+        operator kind's hurdle rate, minus capex net of the subsidy."""
         m = self.model
         s, f, grids = m.config.supply, m.fleet, m.grids
         hurdle = s.operator_kinds[kind].hurdle_rate
@@ -149,7 +156,9 @@ class Investor:
         # would build (a scarce type is worth building in an otherwise idle node)
         type_cap = f.cap_mw[ops, ct].sum()
         type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
-        u = float(np.clip(max(self.node_util_ema[node], type_util) + s.optimism, 0.0, 0.95))
+        seen = max(self.node_util_ema[node], type_util) if expected_util is None \
+            else expected_util
+        u = float(np.clip(seen + s.optimism, 0.0, 0.95))
         price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                  if ops.any() else float(f.price[f.operating, ct].mean()))
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
@@ -159,9 +168,12 @@ class Investor:
         return margin * annuity_factor(hurdle, s.life_years) - capex_total * (1 - subsidy_rate)
 
     def propose(self, node: int, kind: int, size_mw: float, rules: Rules, use_npv: bool,
-                exempt: bool = False, intelligent: float | None = None) -> bool:
+                exempt: bool = False, intelligent: float | None = None,
+                expected_util: float | None = None) -> bool:
         """A build project: design PUE under the cap, NPV test, the request for national
-        approval, the local capex subsidy. Returns whether it was started."""
+        approval (judged on the project's demand case, the expected utilisation at completion,
+        when the capacity plan gives one; else on the node's utilisation now), the local capex
+        subsidy. Returns whether it was started."""
         m = self.model
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
@@ -179,13 +191,14 @@ class Investor:
         hub = bool(m.national.is_hub[node])
         green = max(rules.green_mandate_new_hub if hub else 0.0, f.voluntary_green(m.month))
         if use_npv and self.npv(node, kind, size_mw, pue, intel, green, capex_total,
-                                subsidy_rate, rules) <= 0:
+                                subsidy_rate, rules, expected_util) <= 0:
             return False
         acc = m.account
         quota = geo.energy_quota_twh
         energy_ok = quota <= 0 or (
             acc.node_energy[node] * 12 + size_mw * 0.7 * pue * HOURS_PER_YEAR) / 1e6 <= quota
-        if not m.national.approve(node, m.month, float(acc.node_util[node]), exempt, energy_ok,
+        case = float(acc.node_util[node]) if expected_util is None else expected_util
+        if not m.national.approve(node, m.month, case, exempt, energy_ok,
                                   float(m.rng.random())):
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
