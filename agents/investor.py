@@ -105,9 +105,7 @@ class Investor:
         local = self.local_expectation ** lag_years                            # [node]
         gap = seen * growth[None, :] * local[:, None] / s.planning_utilisation - planned
         kinds = np.array([k.share for k in s.operator_kinds])
-        scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
-        mean_dc = s.initial_capacity_mw / s.n_datacenters
-        low, high = (x * mean_dc * scale for x in s.project_size)
+        low, high = self.project_size_range()
         expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
@@ -121,8 +119,19 @@ class Investor:
                                 use_npv=True, intelligent=float(ctype), expected_util=util):
                     planned[node, ctype] += size
 
+    def project_size_range(self) -> tuple[float, float]:
+        """Smallest and largest build project, MW: supply.project_size in units of the mean
+        2021 DC, growing with national demand (campuses grow with the market)."""
+        m = self.model
+        s = m.config.supply
+        scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
+        mean_dc = s.initial_capacity_mw / s.n_datacenters
+        return s.project_size[0] * mean_dc * scale, s.project_size[1] * mean_dc * scale
+
     def follow_rack_targets(self, rules: Rules) -> None:
-        """State-backed builders close part of the gap to provincial rack targets."""
+        """State-backed builders start projects (of the usual sizes) for a share
+        supply.rack_target_follow of the gap to their province's rack target, without an NPV
+        test (soft budgets); called once a plan year."""
         m = self.model
         s, f = m.config.supply, m.fleet
         kinds = [k.name for k in s.operator_kinds]
@@ -135,10 +144,13 @@ class Investor:
                 continue
             live = (f.status != RETIRED) & (f.node == gov.index)
             have = f.cap_mw[live].sum() * 1000 / s.rack_kw
-            gap = (target - have) * s.rack_target_follow
-            if gap > 0:
-                self.propose(gov.index, kinds.index("state"), gap * s.rack_kw / 1000, rules,
-                             use_npv=False, exempt=s.state_exempt_from_floor)
+            budget = (target - have) * s.rack_target_follow * s.rack_kw / 1000   # MW
+            low, high = self.project_size_range()
+            while budget > 0:
+                size = min(m.rng.uniform(low, high), budget)
+                budget -= size
+                self.propose(gov.index, kinds.index("state"), size, rules, use_npv=False,
+                             exempt=s.state_exempt_from_floor)
 
     def npv(self, node: int, kind: int, size_mw: float, pue: float, intel: float, green: float,
             capex_total: float, subsidy_rate: float, rules: Rules,
