@@ -103,7 +103,10 @@ class Investor:
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
         local = self.local_expectation ** lag_years                            # [node]
-        gap = seen * growth[None, :] * local[:, None] / s.planning_utilisation - planned
+        # optimistic builders expect utilisation `optimism` above what the load implies, so
+        # they plan for the planning level at a lower true utilisation
+        planning = max(s.planning_utilisation - s.optimism, 0.05)
+        gap = seen * growth[None, :] * local[:, None] / planning - planned
         kinds = np.array([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
         expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
