@@ -168,12 +168,16 @@ class Fleet:
         self.update_prices(self.occupied_mw, energy_cost)
 
     def construct_and_retire(self, month: int) -> np.ndarray:
-        """Finished projects start operating; DCs at end of life or with losses for too long
-        retire. Returns the rows that retired this month."""
+        """Finished projects start operating; DCs at end of life retire. An operator with
+        losses for supply.exit_loss_months exits by selling: the buyer takes the DC over at a
+        written-down value (cash and loss months reset) and keeps it running - a built,
+        connected DC is not demolished [C]. Returns the rows that retired this month."""
         for row in np.flatnonzero(self.status == BUILDING):
             self.agents[row].complete_construction(month)
-        due = self.operating & ((self.retire_month <= month)
-                                | (self.loss_months >= self.supply.exit_loss_months))
+        sold = self.operating & (self.loss_months >= self.supply.exit_loss_months)
+        self.cash[sold] = 0.0
+        self.loss_months[sold] = 0
+        due = self.operating & (self.retire_month <= month)
         retiring = [a for a in (self.agents[r] for r in np.flatnonzero(due))
                     if a.should_retire(month)]
         for a in retiring:
@@ -282,12 +286,15 @@ class Fleet:
                       + np.where(over_cap, surcharge, 0.0))
 
     def update_prices(self, occupied_mw: np.ndarray, energy_cost: np.ndarray) -> None:
-        """Cost-plus prices with a markup that adapts to utilisation, never below cash cost."""
+        """Cost-plus prices with a markup that adapts to utilisation - up when nearly full,
+        down when idle, back towards its initial level in between (the market recovers
+        after a glut) - never below cash cost."""
         s = self.supply
         cap = self.cap_mw.sum(axis=1)
         util = np.divide(occupied_mw.sum(axis=1), cap, out=np.zeros_like(cap), where=cap > 0)
+        recover = np.clip(s.initial_markup - self.markup, -s.markup_step, s.markup_step)
         step = np.where(util > s.full_utilisation, s.markup_step,
-                        np.where(util < s.idle_utilisation, -s.markup_step, 0.0))
+                        np.where(util < s.idle_utilisation, -s.markup_step, recover))
         self.markup = np.clip(self.markup + step, s.markup_floor, 3.0)
         unit = energy_cost[:, None] + self.capacity_cost() / NORMAL_UTILISATION
         cash = energy_cost[:, None] + s.om_rmb_per_kw_month
@@ -326,11 +333,9 @@ class DataCenter(mesa.Agent):
         return False
 
     def should_retire(self, month: int) -> bool:
-        """End of life, or losses for too long (exit)."""
+        """End of life (an operator with lasting losses sells instead: `construct_and_retire`)."""
         f = self.fleet
-        return bool(f.status[self.row] == OPERATING and (
-            f.retire_month[self.row] <= month
-            or f.loss_months[self.row] >= self.fleet.supply.exit_loss_months))
+        return bool(f.status[self.row] == OPERATING and f.retire_month[self.row] <= month)
 
     def retire(self) -> None:
         self.fleet.status[self.row] = RETIRED

@@ -36,12 +36,14 @@ class NationalGovernment(mesa.Agent):
 
     def approve(self, node: int, month: int, node_utilisation: float, exempt_from_floor: bool,
                 energy_ok: bool, draw: float) -> bool:
-        """National approval of a new build at `node` (hub rule, utilisation floor, quota)."""
+        """National approval of a new build at `node`: energy quota, the non-hub bar, and at
+        hubs the utilisation floor (the start-up-zone rule [A]) tested on `node_utilisation`,
+        the utilisation the project's demand case shows."""
         if not energy_ok:
             return False
         if not self.is_hub[node] and draw >= self.rules.non_hub_approval.at(month):
             return False
-        floor = self.rules.utilisation_floor.at(month)
+        floor = self.rules.utilisation_floor.at(month) if self.is_hub[node] else 0.0
         return exempt_from_floor or node_utilisation >= floor
 
 

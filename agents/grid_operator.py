@@ -35,14 +35,18 @@ class GridOperator(mesa.Agent):
         return self.node.grid_ef_2022 * (1.0 - self.node.ef_decline) ** years_since_2022
 
     def update(self, years_since_2022: float, discount: float, dc_facility_mw: float) -> None:
-        """Set this month's DC tariff and emission factor (after UHV imports)."""
+        """Set this month's DC tariff and emission factor (after UHV imports). The tariff is
+        the base price x (1 - local discount) plus a scarcity adder that rises from 0 to
+        grid.scarcity_adder_share of the base as DC load goes from scarcity_start to all of
+        the grid's DC headroom (which grows with the grid), and stays there beyond it."""
         n, g = self.node, self.grid
         share = min(self.import_mwh / (n.grid_twh * 1e6 / 12.0), 1.0) if n.grid_twh > 0 else 0.0
         self.ef = (1.0 - share) * self.local_ef(years_since_2022) + share * self.import_ef
         base = (1.0 - share) * n.dc_power_price + share * self.import_price
-        load = dc_facility_mw / n.dc_headroom_mw if n.dc_headroom_mw > 0 else 0.0
-        scarcity = g.scarcity_adder_rmb_per_kwh * float(
-            np.clip((load - g.scarcity_start) / max(1.0 - g.scarcity_start, 1e-9), 0.0, 2.0))
+        headroom = n.dc_headroom_mw * (1.0 + g.headroom_growth) ** max(years_since_2022, 0.0)
+        load = dc_facility_mw / headroom if headroom > 0 else 0.0
+        scarcity = g.scarcity_adder_share * base * float(
+            np.clip((load - g.scarcity_start) / max(1.0 - g.scarcity_start, 1e-9), 0.0, 1.0))
         self.base_tariff = base + scarcity
         self.tariff = self.base_tariff * (1.0 - discount)
 

@@ -38,6 +38,11 @@ class Investor:
         # adaptive expectation of each node's utilisation, 0..1
         self.node_util_ema = np.asarray(model.config.supply.initial_utilisation,
                                         dtype=float).copy()
+        # smoothed expectations of yearly demand growth by compute type (2021: racks +25 %
+        # [A], intelligent +41 % [A/B]) and of each node's growth relative to the nation's
+        self.growth_expectation = np.array([0.2, 0.4])
+        self.local_expectation = np.ones(model.map.n)
+        self._seen_months = 0
 
     # ------------------------------------------------------------ expectations
 
@@ -46,27 +51,28 @@ class Investor:
         a = self.model.config.supply.expectation_alpha
         self.node_util_ema = (1 - a) * self.node_util_ema + a * node_util
 
-    def expected_demand_growth(self) -> np.ndarray:
-        """Adaptive expectation of yearly demand growth by compute type: the last 12 months'."""
-        nat = self.model.recorder.national
-        if len(nat) < 13:
-            return np.array([0.2, 0.4])   # 2021: racks +25 % [A], intelligent +41 % [A/B]
+    def update_expectations(self) -> None:
+        """Fold the last 12 months' growth into the smoothed expectations (exponential
+        smoothing with weight supply.expectation_alpha per month): national demand growth by
+        compute type, and each node's served-load growth over the nation's, clipped to
+        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
+        quota-bound eastern nodes) and plan for it, without chasing one year's swing."""
+        rec, n = self.model.recorder, self.model.map.n
+        nat = rec.national
+        if len(nat) < 13 or self._seen_months == len(nat):
+            return
+        self._seen_months = len(nat)
+        a = self.model.config.supply.expectation_alpha
         now = np.array([nat[-1]["demand_mw_general"], nat[-1]["demand_mw_intelligent"]])
         before = np.array([nat[-13]["demand_mw_general"], nat[-13]["demand_mw_intelligent"]])
-        return np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
-
-    def local_growth_ratio(self) -> np.ndarray:
-        """Adaptive expectation of each node's load growth relative to the nation's: the last
-        12 months' growth of load served at the node over national served growth, clipped to
-        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
-        quota-bound eastern nodes) and plan for it."""
-        rec, n = self.model.recorder, self.model.map.n
-        if len(rec.node) < 13:
-            return np.ones(n)
-        now, before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
-        national = rec.national[-1]["served_mw"] / max(rec.national[-13]["served_mw"], 1e-9)
-        node = np.divide(now, before, out=np.full(n, national), where=before > 1.0)
-        return np.clip(node / national, 0.8, 1.4)
+        growth = np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
+        self.growth_expectation = (1 - a) * self.growth_expectation + a * growth
+        served_now, served_before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
+        national = nat[-1]["served_mw"] / max(nat[-13]["served_mw"], 1e-9)
+        node = np.divide(served_now, served_before, out=np.full(n, national),
+                         where=served_before > 1.0)
+        self.local_expectation = ((1 - a) * self.local_expectation
+                                  + a * np.clip(node / national, 0.8, 1.4))
 
     def new_build_intelligent_share(self) -> float:
         """Intelligent share of new capacity: follows the intelligent share of demand [C]."""
@@ -83,7 +89,8 @@ class Investor:
         m = self.model
         f, s, rng, n = m.fleet, m.config.supply, m.rng, m.map.n
         lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
-        growth = (1.0 + self.expected_demand_growth()) ** lag_years            # [type]
+        self.update_expectations()
+        growth = (1.0 + self.growth_expectation) ** lag_years                  # [type]
         # capacity that retires before new projects could finish does not count as planned
         live = (f.status != RETIRED) & (f.retire_month > m.month + lag_years * 12)
         planned = np.stack([np.bincount(f.node[live], weights=f.cap_mw[live, k], minlength=n)
@@ -95,22 +102,39 @@ class Investor:
                              last.get("unserved_mw_intelligent", 0.0)])
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
-        local = self.local_growth_ratio() ** lag_years                         # [node]
-        gap = seen * growth[None, :] * local[:, None] / s.planning_utilisation - planned
+        local = self.local_expectation ** lag_years                            # [node]
+        # optimistic builders expect utilisation `optimism` above what the load implies, so
+        # they plan for the planning level at a lower true utilisation
+        planning = max(s.planning_utilisation - s.optimism, 0.05)
+        gap = seen * growth[None, :] * local[:, None] / planning - planned
         kinds = np.array([k.share for k in s.operator_kinds])
-        scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
-        mean_dc = s.initial_capacity_mw / s.n_datacenters
-        low, high = (x * mean_dc * scale for x in s.project_size)
+        low, high = self.project_size_range()
+        expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
             while budget > 0:
                 size = min(rng.uniform(low, high), max(budget, low))
                 budget -= size
-                self.propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
-                             use_npv=True, intelligent=float(ctype))
+                # the node's whole pipeline (own and others' projects, operating, under
+                # construction and just approved) shares the expected load
+                util = float(expected[node, ctype] / max(planned[node, ctype] + size, 1e-9))
+                if self.propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
+                                use_npv=True, intelligent=float(ctype), expected_util=util):
+                    planned[node, ctype] += size
+
+    def project_size_range(self) -> tuple[float, float]:
+        """Smallest and largest build project, MW: supply.project_size in units of the mean
+        2021 DC, growing with national demand (campuses grow with the market)."""
+        m = self.model
+        s = m.config.supply
+        scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
+        mean_dc = s.initial_capacity_mw / s.n_datacenters
+        return s.project_size[0] * mean_dc * scale, s.project_size[1] * mean_dc * scale
 
     def follow_rack_targets(self, rules: Rules) -> None:
-        """State-backed builders close part of the gap to provincial rack targets."""
+        """State-backed builders start projects (of the usual sizes) for a share
+        supply.rack_target_follow of the gap to their province's rack target, without an NPV
+        test (soft budgets); called once a plan year."""
         m = self.model
         s, f = m.config.supply, m.fleet
         kinds = [k.name for k in s.operator_kinds]
@@ -123,16 +147,21 @@ class Investor:
                 continue
             live = (f.status != RETIRED) & (f.node == gov.index)
             have = f.cap_mw[live].sum() * 1000 / s.rack_kw
-            gap = (target - have) * s.rack_target_follow
-            if gap > 0:
-                self.propose(gov.index, kinds.index("state"), gap * s.rack_kw / 1000, rules,
-                             use_npv=False, exempt=s.state_exempt_from_floor)
+            budget = (target - have) * s.rack_target_follow * s.rack_kw / 1000   # MW
+            low, high = self.project_size_range()
+            while budget > 0:
+                size = min(m.rng.uniform(low, high), budget)
+                budget -= size
+                self.propose(gov.index, kinds.index("state"), size, rules, use_npv=False,
+                             exempt=s.state_exempt_from_floor)
 
     def npv(self, node: int, kind: int, size_mw: float, pue: float, intel: float, green: float,
-            capex_total: float, subsidy_rate: float, rules: Rules) -> float:
-        """NPV of a project, RMB: the margin at the expected utilisation (the node's, or the
-        compute type's if higher, plus optimism) and the node's average price, over the
-        life at the operator kind's hurdle rate, minus capex net of the subsidy."""
+            capex_total: float, subsidy_rate: float, rules: Rules,
+            expected_util: float | None = None) -> float:
+        """NPV of a project, RMB: the margin at the expected utilisation plus optimism - the
+        utilisation at completion from the capacity plan when given, else the node's (or
+        the compute type's if higher) - and the node's average price, over the life at the
+        operator kind's hurdle rate, minus capex net of the subsidy."""
         m = self.model
         s, f, grids = m.config.supply, m.fleet, m.grids
         hurdle = s.operator_kinds[kind].hurdle_rate
@@ -142,7 +171,9 @@ class Investor:
         # would build (a scarce type is worth building in an otherwise idle node)
         type_cap = f.cap_mw[ops, ct].sum()
         type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
-        u = float(np.clip(max(self.node_util_ema[node], type_util) + s.optimism, 0.0, 0.95))
+        seen = max(self.node_util_ema[node], type_util) if expected_util is None \
+            else expected_util
+        u = float(np.clip(seen + s.optimism, 0.0, 0.95))
         price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                  if ops.any() else float(f.price[f.operating, ct].mean()))
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
@@ -152,9 +183,12 @@ class Investor:
         return margin * annuity_factor(hurdle, s.life_years) - capex_total * (1 - subsidy_rate)
 
     def propose(self, node: int, kind: int, size_mw: float, rules: Rules, use_npv: bool,
-                exempt: bool = False, intelligent: float | None = None) -> bool:
+                exempt: bool = False, intelligent: float | None = None,
+                expected_util: float | None = None) -> bool:
         """A build project: design PUE under the cap, NPV test, the request for national
-        approval, the local capex subsidy. Returns whether it was started."""
+        approval (judged on the project's demand case, the expected utilisation at completion,
+        when the capacity plan gives one; else on the node's utilisation now), the local capex
+        subsidy. Returns whether it was started."""
         m = self.model
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
@@ -172,13 +206,14 @@ class Investor:
         hub = bool(m.national.is_hub[node])
         green = max(rules.green_mandate_new_hub if hub else 0.0, f.voluntary_green(m.month))
         if use_npv and self.npv(node, kind, size_mw, pue, intel, green, capex_total,
-                                subsidy_rate, rules) <= 0:
+                                subsidy_rate, rules, expected_util) <= 0:
             return False
         acc = m.account
         quota = geo.energy_quota_twh
         energy_ok = quota <= 0 or (
             acc.node_energy[node] * 12 + size_mw * 0.7 * pue * HOURS_PER_YEAR) / 1e6 <= quota
-        if not m.national.approve(node, m.month, float(acc.node_util[node]), exempt, energy_ok,
+        case = float(acc.node_util[node]) if expected_util is None else expected_util
+        if not m.national.approve(node, m.month, case, exempt, energy_ok,
                                   float(m.rng.random())):
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \

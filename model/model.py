@@ -142,12 +142,13 @@ class EDWCModel(mesa.Model):
         reserve = np.floor(cap_w * self.config.supply.growth_reserve).astype(np.int64)
         self._place(movers, want, np.maximum(free - reserve, 0), rules)
         # 5. data centers account; each January retrofit and raise green contracts;
-        #    investors build to rack targets (January) and to the expected capacity gap
+        #    investors build to rack targets (each plan year) and to the capacity gap
         self._account(rules)
         if month % 12 == 0:
             self.account.retrofit += f.retrofit(month, rules, self.surcharge)
-            self.investor.follow_rack_targets(rules)
             f.raise_voluntary_green(month)
+        if month % 12 == 0 or month == self.config.run.start + 1:
+            self.investor.follow_rack_targets(rules)   # each plan year, the first one included
         self.investor.plan_capacity(rules)
         self.account.pad(f.n)
         # 6. data collection

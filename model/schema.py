@@ -320,8 +320,9 @@ class Supply:
 
 @dataclass(frozen=True)
 class Grid:
-    scarcity_adder_rmb_per_kwh: float
+    scarcity_adder_share: float
     scarcity_start: float
+    headroom_growth: float
     curtailment_overlap: float
     curtailment_decline: float
     green_premium_rmb_per_kwh: tuple[float, float, float]  # east, central, west
@@ -664,8 +665,9 @@ def _grid(g: Mapping) -> Grid:
     prem = _mapping(_get(g, "green_premium_rmb_per_kwh", k), "grid.green_premium_rmb_per_kwh")
     _known(prem, "grid.green_premium_rmb_per_kwh", set(ROLES))
     return Grid(
-        scarcity_adder_rmb_per_kwh=f("scarcity_adder_rmb_per_kwh", 0, 10),
+        scarcity_adder_share=f("scarcity_adder_share", 0, 1),
         scarcity_start=f("scarcity_start", 0, 1),
+        headroom_growth=f("headroom_growth", 0, 1),
         curtailment_overlap=f("curtailment_overlap", 0, 1),
         curtailment_decline=f("curtailment_decline", 0, 1),
         green_premium_rmb_per_kwh=tuple(

@@ -9,15 +9,22 @@ from experiments import validate
 
 def test_validate_writes_every_row_and_default_run_passes(tmp_path, capsys):
     out = tmp_path / "validate.csv"
-    code = validate.main(["--seeds", "1", "--out", str(out)])
+    code = validate.main(["--seeds", "1", "2", "3", "--out", str(out)])
     table = pd.read_csv(out)
     printed = capsys.readouterr().out
-    assert len(table) == len(validate.TARGETS) >= 17
+    assert len(table) == len(validate.TARGETS) >= 30
     assert {"target", "source", "model_median", "model_min", "model_max", "tolerance",
             "pass"} <= set(table.columns)
     assert "racks in use end-2023 (m) = 8.1" in printed
-    failed = table.loc[~table["pass"], "target_name"].tolist()
+    failed = table.loc[~table["pass"] & table["known_gap"].isna(), "target_name"].tolist()
     assert code == 0 and not failed, failed
+    # only documented gaps fail, and they are reported with their reason
+    gaps = {t.name for t in validate.TARGETS if t.known_gap}
+    assert set(table.loc[~table["pass"], "target_name"]) <= gaps
+    assert "known gap - " in printed or table["pass"].all()
+    for row in ("east - west hub utilisation 2025 (glut)", "national utilisation range 2026-35",
+                "peak DC tariff / 2022 tariff", "route YRD -> Sichuan, location CO2/MWh IT"):
+        assert table.set_index("target_name").loc[row, "pass"], row
 
 
 def test_validate_exits_nonzero_when_a_row_fails(tmp_path):
