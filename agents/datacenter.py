@@ -1,5 +1,5 @@
 """Data centers: the initial stock, prices, construction, retirement, retrofit, green
-contracts and the month's accounts (DESIGN §4.2). Investment in new capacity:
+contracts and the month's accounts (docs/design.md §1.2.3). Investment in new capacity:
 `agents/investor.py`.
 
 `DataCenter` agents are plain Mesa agents. Their numbers sit in `Fleet` columns so that the

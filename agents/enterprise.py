@@ -1,4 +1,4 @@
-"""Enterprises: compute demand by sector, compute type and latency class (DESIGN §4.1).
+"""Enterprises: compute demand by sector, compute type and latency class (docs/design.md §1.2.2).
 
 Each `Enterprise` is a Mesa agent standing for a group of firms. Its numeric state lives in
 one row of `EnterpriseTable`, held by the model, so a month's growth, renewals and placement
@@ -6,7 +6,8 @@ are decided for all enterprises in one numpy pass; the agent reads and writes it
 A row has six segments: compute type (general, intelligent) x latency class (realtime,
 interactive, batch). A segment's load is served by one capacity pool at a time, or unserved.
 
-The table's month (DESIGN §5 step 4): growth, group splits, contract renewals, growth in place
+The table's month (docs/design.md §1.3 step 4): growth, group splits, contract renewals,
+growth in place
 and overflow, and the movers' choice of a pool in the placement market (`model/market.py`).
 """
 

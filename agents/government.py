@@ -1,4 +1,4 @@
-"""Governments (DESIGN §4.4): one national government enforcing the dated policy package
+"""Governments (docs/design.md §1.2.6): one national government enforcing the dated policy package
 and one local government per node with yearly budgets for vouchers, power discounts and
 capex/land subsidies. Money in RMB.
 

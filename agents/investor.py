@@ -1,5 +1,5 @@
-"""Investment in new data-center capacity: how investors decide to build (DESIGN §4.2, §5
-step 5).
+"""Investment in new data-center capacity: how investors decide to build (docs/design.md §1.2.4,
+§1.3 step 5).
 
 Every month operators compare the capacity they will have with the load they expect by node
 and compute type (`Investor.plan_capacity`: expectations of demand growth and of each node's

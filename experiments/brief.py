@@ -1,4 +1,4 @@
-"""One-command policy brief from a sweep or a folder of runs (DESIGN §1, §6, §7).
+"""One-command policy brief from a sweep or a folder of runs (docs/design.md §1.1, §2.11, §3.2).
 
     make brief ARGS="outputs/sweeps/voucher_vs_discount"            # a sweep folder (store.py)
     make brief ARGS="outputs/runs --out outputs/brief/runs"          # a folder of run folders

@@ -1,4 +1,4 @@
-"""Calibration of the default run to DESIGN §8 (2022-2023): `make calibrate [ARGS="..."]`.
+"""Calibration of the default run to docs/calibration.md (2022-2023): `make calibrate [ARGS="..."]`.
 
 A documented, reproducible manual fit in five steps, each on short runs (2022-01..2023-12) of
 the current config, printing the fitted values; copy them into conf/ (they carry the comment
@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nFitted values (put into conf/ with '# calibrated: experiments/calibrate.py'):")
     for key, value in fitted.items():
         print(f"  {key}: {value}")
-    print(f"\nCheck with: make validate   ({len(TARGETS)} rows of DESIGN §8)")
+    print(f"\nCheck with: make validate   ({len(TARGETS)} rows of docs/calibration.md)")
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Model vs data for the default run (DESIGN §8): `make validate ARGS="--seeds 1 2 3"`.
+"""Model vs data for the default run (docs/calibration.md): `make validate ARGS="--seeds 1 2 3"`.
 
 Runs the default scenario (or the one given by Hydra overrides) for a few seeds over 2022-2023,
-measures every calibration target of DESIGN §8 on the run tables and prints
+measures every calibration target of docs/calibration.md on the run tables and prints
 
     target | source | model median | range across seeds | tolerance | pass/fail
 
@@ -47,7 +47,8 @@ SHORT_END = "2023-12"
 
 @dataclass(frozen=True)
 class Target:
-    """One row of DESIGN §8: an observed value, its source and the band the model must hit."""
+    """One target row of docs/calibration.md: an observed value, its source and the band the
+    model must hit."""
 
     name: str
     target: str
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     table.to_csv(tmp, index=False)
     tmp.replace(out)
-    print(f"Validation of the default run against DESIGN §8, seeds {args.seeds}:\n")
+    print(f"Validation of the default run against docs/calibration.md, seeds {args.seeds}:\n")
     print(format_table(table))
     failed = int((~table["pass"]).sum())
     print(f"\n{len(table) - failed}/{len(table)} rows pass; table written to {out}")

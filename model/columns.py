@@ -1,5 +1,5 @@
 """Output columns declared once: unit and meaning of every column of every run table
-(DESIGN §6). ``arrow_table`` turns a recorder table into the Arrow table that is written:
+(docs/outputs.md). ``arrow_table`` turns a recorder table into the Arrow table that is written:
 month indices as month-start dates, and each field's unit and meaning in its metadata
 (keys ``unit`` and ``description``). docs/outputs.md lists the same columns (a test checks).
 """

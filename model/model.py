@@ -1,4 +1,4 @@
-"""EDWCModel: one month of China's compute economy, in the order of DESIGN §5.
+"""EDWCModel: one month of China's compute economy, in the order of docs/design.md §1.3.
 
 1. governments update instruments; 2. grid operators set tariffs, factors, UHV flows;
 3. data centers finish construction, retire and set prices; 4. enterprises grow and place
@@ -115,7 +115,7 @@ class EDWCModel(mesa.Model):
     # ------------------------------------------------------------------ the month
 
     def step(self) -> None:
-        """Advance one month (DESIGN §5); after run.end, `running` turns False."""
+        """Advance one month (docs/design.md §1.3); after run.end, `running` turns False."""
         if self.finished:
             self.running = False
             return

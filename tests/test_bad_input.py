@@ -1,4 +1,5 @@
-"""Bad input is refused before anything runs or is written (DESIGN §12): one line naming the
+"""Bad input is refused before anything runs or is written (docs/reliability.md): one line
+naming the
 key and the value, exit code 2, no run folder. Most cases go through the command's own logic
 in-process (`run_command`, fast); a few go through the real `python -m model.run` and sweep
 command lines."""
