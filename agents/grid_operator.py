@@ -42,7 +42,8 @@ class GridOperator(mesa.Agent):
         base = (1.0 - share) * n.dc_power_price + share * self.import_price
         load = dc_facility_mw / n.dc_headroom_mw if n.dc_headroom_mw > 0 else 0.0
         scarcity = g.scarcity_adder_rmb_per_kwh * float(
-            np.clip((load - g.scarcity_start) / max(1.0 - g.scarcity_start, 1e-9), 0.0, 2.0))
+            np.clip((load - g.scarcity_start) / max(1.0 - g.scarcity_start, 1e-9), 0.0,
+                    g.scarcity_max_multiple))
         self.base_tariff = base + scarcity
         self.tariff = self.base_tariff * (1.0 - discount)
 

@@ -48,17 +48,17 @@ class Investor:
 
     def expected_demand_growth(self) -> np.ndarray:
         """Adaptive expectation of yearly demand growth by compute type: the last 12 months'."""
-        nat = self.model.recorder.national
+        s, nat = self.model.config.supply, self.model.recorder.national
         if len(nat) < 13:
-            return np.array([0.2, 0.4])   # 2021: racks +25 % [A], intelligent +41 % [A/B]
+            return np.array(s.initial_growth_expectation)
         now = np.array([nat[-1]["demand_mw_general"], nat[-1]["demand_mw_intelligent"]])
         before = np.array([nat[-13]["demand_mw_general"], nat[-13]["demand_mw_intelligent"]])
-        return np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
+        return np.maximum(now / np.maximum(before, 1e-9) - 1.0, s.min_expected_growth)
 
     def local_growth_ratio(self) -> np.ndarray:
         """Adaptive expectation of each node's load growth relative to the nation's: the last
         12 months' growth of load served at the node over national served growth, clipped to
-        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
+        `supply.local_growth_clip` per year. Builders see load spilling into their node (e.g. from
         quota-bound eastern nodes) and plan for it."""
         rec, n = self.model.recorder, self.model.map.n
         if len(rec.node) < 13:
@@ -66,13 +66,15 @@ class Investor:
         now, before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
         national = rec.national[-1]["served_mw"] / max(rec.national[-13]["served_mw"], 1e-9)
         node = np.divide(now, before, out=np.full(n, national), where=before > 1.0)
-        return np.clip(node / national, 0.8, 1.4)
+        return np.clip(node / national, *self.model.config.supply.local_growth_clip)
 
     def new_build_intelligent_share(self) -> float:
-        """Intelligent share of new capacity: follows the intelligent share of demand [C]."""
-        d = self.model.enterprises.demand_mw
+        """Intelligent share of new capacity: follows the intelligent share of demand
+        (`supply.new_intelligent_share_multiplier`, within `new_intelligent_share_range`)."""
+        s, d = self.model.config.supply, self.model.enterprises.demand_mw
         share = d[:, SEG_TYPE == 1].sum() / max(d.sum(), 1e-9)
-        return float(np.clip(1.5 * share, 0.05, 0.9))
+        return float(np.clip(s.new_intelligent_share_multiplier * share,
+                             *s.new_intelligent_share_range))
 
     # ------------------------------------------------------------ decisions
 
@@ -142,7 +144,8 @@ class Investor:
         # would build (a scarce type is worth building in an otherwise idle node)
         type_cap = f.cap_mw[ops, ct].sum()
         type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
-        u = float(np.clip(max(self.node_util_ema[node], type_util) + s.optimism, 0.0, 0.95))
+        u = float(np.clip(max(self.node_util_ema[node], type_util) + s.optimism, 0.0,
+                          s.max_expected_utilisation))
         price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                  if ops.any() else float(f.price[f.operating, ct].mean()))
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
@@ -177,7 +180,8 @@ class Investor:
         acc = m.account
         quota = geo.energy_quota_twh
         energy_ok = quota <= 0 or (
-            acc.node_energy[node] * 12 + size_mw * 0.7 * pue * HOURS_PER_YEAR) / 1e6 <= quota
+            acc.node_energy[node] * 12
+            + size_mw * s.quota_load_factor * pue * HOURS_PER_YEAR) / 1e6 <= quota
         if not m.national.approve(node, m.month, float(acc.node_util[node]), exempt, energy_ok,
                                   float(m.rng.random())):
             return False

@@ -33,8 +33,6 @@ from model.recorder import Recorder
 from model.schema import ModelConfig
 from model.state import MonthAccount, Rules
 
-INITIAL_FILL_SLACK = 1.03   # initial pools open to 103 % of the observed 2021 occupancy [C]
-
 
 class EDWCModel(mesa.Model):
     """Agent-based model of the East-Data-West-Computing programme, monthly steps.
@@ -98,7 +96,8 @@ class EDWCModel(mesa.Model):
         cap_w = self.fleet.capacity_w()
         node = np.repeat(self.fleet.node, 2)
         util = np.asarray(self.config.supply.initial_utilisation)[node]
-        limit = np.floor(cap_w * np.minimum(util * INITIAL_FILL_SLACK, 1.0)).astype(np.int64)
+        slack = self.config.supply.initial_fill_slack
+        limit = np.floor(cap_w * np.minimum(util * slack, 1.0)).astype(np.int64)
         t = self.enterprises
         want = t.demand_w()
         self._place(np.argwhere(want > 0), want, limit, rules)
