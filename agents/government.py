@@ -97,12 +97,17 @@ class LocalGovernment(mesa.Agent):
     def budget_left(self) -> float:
         return sum(b.left for b in self.budgets)
 
-    def new_year(self, utilisation: float, first_year: bool) -> None:
-        """Adapt instrument rates to last year's utilisation KPI, then refill budgets."""
+    def new_year(self, utilisation: float, first_year: bool, west: bool = False) -> None:
+        """Adapt instrument rates to last year's utilisation KPI, then refill budgets.
+        Discounts, capex subsidies and vouchers that may be spent at home rise when the KPI is
+        missed; a non-western node's vouchers for western DCs only take load away from home,
+        so they rise when the KPI is met instead."""
         if not first_year and self.local.adapt_step > 0:
             short = utilisation < self.local.target_utilisation
             self.power_discount.adapt(short, self.local.adapt_step)
             self.capex_subsidy.adapt(short, self.local.adapt_step)
+            away = self.voucher.instrument.scope == "west" and not west
+            self.voucher.adapt(short != away, self.local.adapt_step)
         for b in self.budgets:
             b.new_year()
 
@@ -146,7 +151,7 @@ class LocalGovernments:
     def new_year(self, utilisation: np.ndarray, first_year: bool) -> None:
         """Adapt rates to last year's utilisation by node and refill every budget."""
         for gov in self.governments:
-            gov.new_year(utilisation[gov.index], first_year)
+            gov.new_year(utilisation[gov.index], first_year, bool(self.role[gov.index] == WEST))
 
     def discount_rates(self, month: int) -> list[float]:
         """Power discount each node's grid applies this month, share of the tariff."""

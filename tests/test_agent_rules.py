@@ -75,20 +75,36 @@ def local(voucher=NONE, discount=NONE, capex=NONE, node="n", step=0.05,
                  rack_target=tuple(racks), target_utilisation=0.65, adapt_step=step)
 
 
-@pytest.mark.parametrize("utilisation, first_year, discount, capex", [
-    (0.50, False, 0.25, 0.15),   # below the 65 % KPI: instruments rise by 0.05
-    (0.70, False, 0.15, 0.05),   # KPI met: they fall by 0.05
-    (0.50, True, 0.20, 0.10),    # the first January only refills the budgets
+@pytest.mark.parametrize("utilisation, first_year, discount, capex, voucher", [
+    (0.50, False, 0.25, 0.15, 0.35),   # below the 65 % KPI: instruments rise by 0.05
+    (0.70, False, 0.15, 0.05, 0.25),   # KPI met: they fall by 0.05
+    (0.50, True, 0.20, 0.10, 0.30),    # the first January only refills the budgets
 ])
 def test_local_government_adapts_rates_to_last_years_utilisation(
-        utilisation, first_year, discount, capex):
+        utilisation, first_year, discount, capex, voucher):
     gov = LocalGovernment(mesa.Model(), 0, local(
+        voucher=Instrument(rate=0.30, max_rate=0.60, budget_rmb=3e8, start=0, scope="any"),
         discount=Instrument(rate=0.20, max_rate=0.50, budget_rmb=5e8, start=0),
         capex=Instrument(rate=0.10, max_rate=0.20, budget_rmb=1e9, start=0)))
     gov.new_year(utilisation, first_year)
+    assert gov.voucher.rate == pytest.approx(voucher)
     assert gov.power_discount.rate == pytest.approx(discount)
     assert gov.capex_subsidy.rate == pytest.approx(capex)
-    assert gov.power_discount.left == 5e8 and gov.capex_subsidy.left == 1e9
+    assert (gov.voucher.left, gov.power_discount.left, gov.capex_subsidy.left) == (3e8, 5e8, 1e9)
+
+
+@pytest.mark.parametrize("scope, west_node, utilisation, voucher", [
+    ("local", False, 0.50, 0.35),   # spent at home: raised when home DCs are short of load
+    ("west", False, 0.50, 0.25),    # an eastern node's western-only voucher takes load away:
+    ("west", False, 0.70, 0.35),    # ... cut when home is short, raised when the KPI is met
+    ("west", True, 0.50, 0.35),     # a western node's western voucher is spent at home too
+])
+def test_voucher_adapts_in_the_direction_its_scope_moves_home_utilisation(
+        scope, west_node, utilisation, voucher):
+    gov = LocalGovernment(mesa.Model(), 0, local(
+        voucher=Instrument(rate=0.30, max_rate=0.60, budget_rmb=3e8, start=0, scope=scope)))
+    gov.new_year(utilisation, False, west=west_node)
+    assert gov.voucher.rate == pytest.approx(voucher)
 
 
 @pytest.mark.parametrize("year, racks", [(2023, 340_000), (2025, 340_000), (2026, 720_000),
