@@ -23,26 +23,46 @@ if TYPE_CHECKING:
 
 
 class NationalGovernment(mesa.Agent):
-    """Hub designation, PUE caps, utilisation floor, green mandates, backbone programme."""
+    """Hub designation, PUE caps, utilisation floor, green mandates, backbone programme, the
+    hubs' share of new capacity."""
 
     def __init__(self, model: mesa.Model, national: National, node_names: tuple[str, ...]) -> None:
         super().__init__(model)
         self.rules = national
         self.is_hub = np.array([n in national.hubs for n in node_names])
+        self.approved_mw: dict[int, np.ndarray] = {}   # month -> [hub, non-hub] MW approved
 
     def at(self, month: int) -> Rules:
         """The value of every dated rule this month."""
         return Rules(**{name: getattr(self.rules, name).at(month) for name in Rules.names()})
 
     def approve(self, node: int, month: int, node_utilisation: float, exempt_from_floor: bool,
-                energy_ok: bool, draw: float) -> bool:
-        """National approval of a new build at `node` (hub rule, utilisation floor, quota)."""
+                energy_ok: bool, draw: float, size_mw: float = 0.0) -> bool:
+        """National approval of a new build of `size_mw` at `node` (energy quota, hub rule, hub
+        share of new capacity, utilisation floor); approved capacity is counted."""
         if not energy_ok:
             return False
-        if not self.is_hub[node] and draw >= self.rules.non_hub_approval.at(month):
+        hub = bool(self.is_hub[node])
+        if not hub and draw >= self.rules.non_hub_approval.at(month):
+            return False
+        if not hub and not self.hub_share_kept(month, size_mw):
             return False
         floor = self.rules.utilisation_floor.at(month)
-        return exempt_from_floor or node_utilisation >= floor
+        if not (exempt_from_floor or node_utilisation >= floor):
+            return False
+        self.approved_mw.setdefault(month, np.zeros(2))[0 if hub else 1] += size_mw
+        return True
+
+    def hub_share_kept(self, month: int, size_mw: float) -> bool:
+        """Whether hubs still hold `hub_new_share_target` of the capacity approved in the 12
+        months to `month` if `size_mw` more is approved outside hubs."""
+        target = self.rules.hub_new_share_target
+        if target <= 0:
+            return True
+        for old in [m for m in self.approved_mw if m <= month - 12]:
+            del self.approved_mw[old]
+        hub, other = sum(self.approved_mw.values(), np.zeros(2))
+        return bool(hub >= target * (hub + other + size_mw))
 
 
 class Budget:

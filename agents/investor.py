@@ -183,7 +183,7 @@ class Investor:
             acc.node_energy[node] * 12
             + size_mw * s.quota_load_factor * pue * HOURS_PER_YEAR) / 1e6 <= quota
         if not m.national.approve(node, m.month, float(acc.node_util[node]), exempt, energy_ok,
-                                  float(m.rng.random())):
+                                  float(m.rng.random()), size_mw):
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
             if subsidy_rate > 0 else 0.0

@@ -59,6 +59,7 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "investment_rmb": ("RMB", "capex committed this month"),
         "new_capacity_mw": ("MW", "IT capacity whose construction started this month"),
         "new_capacity_mw_west": ("MW", "of which at western nodes"),
+        "new_capacity_mw_hub": ("MW", "of which at national hubs (policy.national.hubs)"),
         "subsidy_voucher_rmb": ("RMB", "compute vouchers paid this month"),
         "subsidy_power_rmb": ("RMB", "electricity discounts paid this month"),
         "subsidy_capex_rmb": ("RMB", "capex subsidies paid this month"),

@@ -139,6 +139,7 @@ class Recorder:
             "investment_rmb": float(acc.investment.sum()),
             "new_capacity_mw": float(acc.new_mw.sum()),
             "new_capacity_mw_west": float(acc.new_mw[west_nodes].sum()),
+            "new_capacity_mw_hub": float(acc.new_mw[m.national.is_hub].sum()),
             "subsidy_voucher_rmb": float(acc.voucher_paid.sum()),
             "subsidy_power_rmb": float(acc.discount_paid.sum()),
             "subsidy_capex_rmb": float(acc.capex_subsidy.sum()),

@@ -136,6 +136,36 @@ def test_national_approval(short_config, node, when, util, exempt, energy_ok, dr
                        draw) is approved
 
 
+@pytest.mark.parametrize("hub_mw, months_ago, size_mw, approved", [
+    (0.0, 1, 10.0, False),      # nothing approved at hubs in the last year: 0 % < 60 %
+    (600.0, 1, 400.0, True),    # 600 / (600 + 400) = 60 %: just kept
+    (600.0, 1, 401.0, False),   # 600 / 1,001 < 60 %
+    (600.0, 12, 10.0, False),   # approvals 12 months ago have left the rolling year
+    (600.0, 11, 10.0, True),    # ... 11 months ago still count
+])
+def test_non_hub_builds_keep_the_hubs_share_of_new_capacity(
+        short_config, hub_mw, months_ago, size_mw, approved):
+    names = tuple(n.name for n in short_config.geography.nodes)
+    nat = NationalGovernment(mesa.Model(), short_config.policy.national, names)
+    now = month(2023, 6)
+    assert short_config.policy.national.hub_new_share_target == 0.6
+    if hub_mw:   # a hub project approved `months_ago`
+        assert nat.approve(names.index("gansu"), now - months_ago, 0.9, False, True, 0.0, hub_mw)
+    assert nat.approve(names.index("xinjiang"), now, 0.9, False, True, 0.0, size_mw) is approved
+
+
+def test_an_approved_non_hub_build_counts_against_the_next(short_config):
+    names = tuple(n.name for n in short_config.geography.nodes)
+    nat = NationalGovernment(mesa.Model(), short_config.policy.national, names)
+    now, gansu, xinjiang = month(2023, 6), names.index("gansu"), names.index("xinjiang")
+    assert nat.approve(gansu, now, 0.9, False, True, 0.0, 600.0)
+    assert nat.approve(xinjiang, now, 0.9, False, True, 0.0, 300.0)       # 600 / 900
+    assert not nat.approve(xinjiang, now, 0.9, False, True, 0.0, 101.0)   # 600 / 1,001
+    assert nat.approve(xinjiang, now, 0.9, False, True, 0.0, 100.0)       # 600 / 1,000
+    assert not nat.approve(xinjiang, now, 0.3, False, True, 0.0, 0.0)     # floor refuses:
+    assert nat.approved_mw[now].tolist() == [600.0, 400.0]                # nothing counted
+
+
 # ------------------------------------------------------------------ the NPV test
 
 def investment_model(short_config, om=100.0, life=10.0, hurdle=0.0) -> mesa.Model:
