@@ -1,5 +1,5 @@
 """Data centers: the initial stock, prices, construction, retirement, retrofit, green
-contracts and the month's accounts (DESIGN §4.2). Investment in new capacity:
+contracts and the month's accounts (docs/design.md §1.2.3). Investment in new capacity:
 `agents/investor.py`.
 
 `DataCenter` agents are plain Mesa agents. Their numbers sit in `Fleet` columns so that the
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILDING", "HOURS_PER_MONTH", "OPERATING", "RETIRED", "DataCenter", "Fleet",
            "annuity_factor"]
-
-NORMAL_UTILISATION = 0.7    # utilisation at which cost-plus prices recover capacity cost [C]
-CAPITAL_RATE = 0.08         # rate for the capex annuity in cost-plus prices [C]
-
 
 def annuity_factor(rate: float, years: float) -> float:
     """Present value of 1 RMB a year for `years` at `rate`."""
@@ -111,12 +107,13 @@ class Fleet:
         for node, count in enumerate(counts.astype(int)):
             if count == 0:
                 continue
-            sizes = rng.lognormal(0.0, 0.6, count)
+            sizes = rng.lognormal(0.0, s.initial_size_sigma, count)
             sizes *= shares[node] * s.initial_capacity_mw / sizes.sum()
             for size in sizes:
-                age = rng.uniform(0.0, 12.0)
+                age = rng.uniform(0.0, s.initial_max_age_years)
                 built = month - int(age * 12)
-                intel = np.clip(s.intelligent_capacity_share * rng.uniform(0.5, 1.5), 0.0, 1.0)
+                intel = np.clip(s.intelligent_capacity_share
+                                * rng.uniform(*s.initial_intelligent_spread), 0.0, 1.0)
                 self.add(
                     model, node=node, kind=rng.choice(len(kinds), p=kinds), status=OPERATING,
                     cap_mw=np.array([size * (1 - intel), size * intel]),
@@ -243,7 +240,8 @@ class Fleet:
     def best_pue(self, node: int, month: int) -> float:
         """Best design PUE at `node` this month: the site's best, improving with technology."""
         best = self.nodes[node].best_pue
-        return max(1.05, best - self.supply.pue_tech_gain * years_since_base(month))
+        return max(self.supply.pue_floor,
+                   best - self.supply.pue_tech_gain * years_since_base(month))
 
     def retrofit(self, month: int, rules: Rules, surcharge_rmb_per_kwh: float) -> float:
         """Every operating DC above the PUE cap retrofits or pays the surcharge. Returns the
@@ -270,7 +268,7 @@ class Fleet:
     def capacity_cost(self) -> np.ndarray:
         """Capex annuity + O&M per kW of capacity per month, by compute type [D, 2]."""
         s = self.supply
-        crf = 1.0 / annuity_factor(CAPITAL_RATE, s.life_years)
+        crf = 1.0 / annuity_factor(s.price_capital_rate, s.life_years)
         capex = (self.capex_per_kw + self.land_per_kw)[:, None] * np.array(
             [1.0, s.capex_intelligent_multiplier])[None, :]
         return capex * crf / 12.0 + s.om_rmb_per_kw_month
@@ -295,8 +293,8 @@ class Fleet:
         recover = np.clip(s.initial_markup - self.markup, -s.markup_step, s.markup_step)
         step = np.where(util > s.full_utilisation, s.markup_step,
                         np.where(util < s.idle_utilisation, -s.markup_step, recover))
-        self.markup = np.clip(self.markup + step, s.markup_floor, 3.0)
-        unit = energy_cost[:, None] + self.capacity_cost() / NORMAL_UTILISATION
+        self.markup = np.clip(self.markup + step, s.markup_floor, s.markup_cap)
+        unit = energy_cost[:, None] + self.capacity_cost() / s.price_normal_utilisation
         cash = energy_cost[:, None] + s.om_rmb_per_kw_month
         self.price = np.maximum(unit * (1.0 + self.markup[:, None]), cash)
 
@@ -342,15 +340,17 @@ class DataCenter(mesa.Agent):
 
     def decide_retrofit(self, pue_cap: float, surcharge_rmb_per_kwh: float, best_pue: float,
                         occupied_mw: float) -> float:
-        """Retrofit when cheaper than three years of surcharge; returns retrofit capex, RMB."""
+        """Retrofit when cheaper than `supply.retrofit_payback_years` of surcharge; returns
+        retrofit capex, RMB."""
         f, s = self.fleet, self.fleet.supply
         pue = float(f.pue[self.row])
         if not self.is_operating or pue <= pue_cap:
             return 0.0
         target = max(pue_cap - s.retrofit_pue_margin, best_pue)
         cost = (pue - target) / 0.1 * s.retrofit_rmb_per_kw_per_0_1 * self.capacity_mw * 1000
-        surcharge_3y = surcharge_rmb_per_kwh * occupied_mw * 1000 * pue * HOURS_PER_YEAR * 3
-        if cost < surcharge_3y:
+        surcharge = (surcharge_rmb_per_kwh * occupied_mw * 1000 * pue * HOURS_PER_YEAR
+                     * s.retrofit_payback_years)
+        if cost < surcharge:
             f.pue[self.row] = target
             f.cash[self.row] -= cost
             return cost

@@ -1,4 +1,4 @@
-"""Enterprises: compute demand by sector, compute type and latency class (DESIGN §4.1).
+"""Enterprises: compute demand by sector, compute type and latency class (docs/design.md §1.2.2).
 
 Each `Enterprise` is a Mesa agent standing for a group of firms. Its numeric state lives in
 one row of `EnterpriseTable`, held by the model, so a month's growth, renewals and placement
@@ -6,7 +6,8 @@ are decided for all enterprises in one numpy pass; the agent reads and writes it
 A row has six segments: compute type (general, intelligent) x latency class (realtime,
 interactive, batch). A segment's load is served by one capacity pool at a time, or unserved.
 
-The table's month (DESIGN §5 step 4): growth, group splits, contract renewals, growth in place
+The table's month (docs/design.md §1.3 step 4): growth, group splits, contract renewals,
+growth in place
 and overflow, and the movers' choice of a pool in the placement market (`model/market.py`).
 """
 
@@ -58,9 +59,9 @@ class EnterpriseTable:
         self.beta = sens * rng.lognormal(0.0, demand.price_sensitivity_sigma, e) \
             / demand.logit_scale_rmb
         self.risk = np.clip(np.array([s.risk_aversion for s in sectors])[self.sector]
-                            * rng.uniform(0.5, 1.5, e), 0.0, 1.0)
+                            * rng.uniform(*demand.preference_spread, e), 0.0, 1.0)
         self.green = np.clip(np.array([s.green_preference for s in sectors])[self.sector]
-                             * rng.uniform(0.5, 1.5, e), 0.0, 1.0)
+                             * rng.uniform(*demand.preference_spread, e), 0.0, 1.0)
         self.intensity = np.array([s.data_intensity for s in sectors])[self.sector]
         residency = np.array([s.residency for s in sectors])[self.sector]
         latency_bound = SEG_CLASS[None, :] < 2   # realtime and interactive data can be bound
@@ -211,15 +212,3 @@ class Enterprise(mesa.Agent):
     def served_mw(self) -> float:
         """Load currently served by a data center, MW."""
         return float(self.table.load_w[self.row].sum()) / 1e6
-
-    def snapshot(self) -> dict:
-        """This enterprise's state for the yearly agent table."""
-        t = self.table
-        r = self.row
-        row = {"unique_id": self.unique_id, "node": self.home, "sector": self.sector,
-               "demand_mw": self.demand_mw, "served_mw": self.served_mw,
-               "price_sensitivity": float(t.beta[r] * self.model.config.demand.logit_scale_rmb),
-               "risk_aversion": float(t.risk[r]), "green_preference": float(t.green[r])}
-        for k, (ct, lc) in enumerate(SEGMENTS):
-            row[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = float(t.demand_mw[r, k])
-        return row

@@ -1,4 +1,4 @@
-"""Governments (DESIGN §4.4): one national government enforcing the dated policy package
+"""Governments (docs/design.md §1.2.6): one national government enforcing the dated policy package
 and one local government per node with yearly budgets for vouchers, power discounts and
 capex/land subsidies. Money in RMB.
 
@@ -23,28 +23,48 @@ if TYPE_CHECKING:
 
 
 class NationalGovernment(mesa.Agent):
-    """Hub designation, PUE caps, utilisation floor, green mandates, backbone programme."""
+    """Hub designation, PUE caps, utilisation floor, green mandates, backbone programme, the
+    hubs' share of new capacity."""
 
     def __init__(self, model: mesa.Model, national: National, node_names: tuple[str, ...]) -> None:
         super().__init__(model)
         self.rules = national
         self.is_hub = np.array([n in national.hubs for n in node_names])
+        self.approved_mw: dict[int, np.ndarray] = {}   # month -> [hub, non-hub] MW approved
 
     def at(self, month: int) -> Rules:
         """The value of every dated rule this month."""
         return Rules(**{name: getattr(self.rules, name).at(month) for name in Rules.names()})
 
     def approve(self, node: int, month: int, node_utilisation: float, exempt_from_floor: bool,
-                energy_ok: bool, draw: float) -> bool:
-        """National approval of a new build at `node`: energy quota, the non-hub bar, and at
-        hubs the utilisation floor (the start-up-zone rule [A]) tested on `node_utilisation`,
-        the utilisation the project's demand case shows."""
+                energy_ok: bool, draw: float, size_mw: float = 0.0) -> bool:
+        """National approval of a new build of `size_mw` at `node`: energy quota, the non-hub
+        bar, the hub share of new capacity, and at hubs the utilisation floor (the start-up-zone
+        rule [A]) tested on `node_utilisation`, the utilisation the project's demand case shows;
+        approved capacity is counted."""
         if not energy_ok:
             return False
-        if not self.is_hub[node] and draw >= self.rules.non_hub_approval.at(month):
+        hub = bool(self.is_hub[node])
+        if not hub and draw >= self.rules.non_hub_approval.at(month):
             return False
-        floor = self.rules.utilisation_floor.at(month) if self.is_hub[node] else 0.0
-        return exempt_from_floor or node_utilisation >= floor
+        if not hub and not self.hub_share_kept(month, size_mw):
+            return False
+        floor = self.rules.utilisation_floor.at(month) if hub else 0.0
+        if not (exempt_from_floor or node_utilisation >= floor):
+            return False
+        self.approved_mw.setdefault(month, np.zeros(2))[0 if hub else 1] += size_mw
+        return True
+
+    def hub_share_kept(self, month: int, size_mw: float) -> bool:
+        """Whether hubs still hold `hub_new_share_target` of the capacity approved in the 12
+        months to `month` if `size_mw` more is approved outside hubs."""
+        target = self.rules.hub_new_share_target
+        if target <= 0:
+            return True
+        for old in [m for m in self.approved_mw if m <= month - 12]:
+            del self.approved_mw[old]
+        hub, other = sum(self.approved_mw.values(), np.zeros(2))
+        return bool(hub >= target * (hub + other + size_mw))
 
 
 class Budget:
@@ -99,12 +119,17 @@ class LocalGovernment(mesa.Agent):
     def budget_left(self) -> float:
         return sum(b.left for b in self.budgets)
 
-    def new_year(self, utilisation: float, first_year: bool) -> None:
-        """Adapt instrument rates to last year's utilisation KPI, then refill budgets."""
+    def new_year(self, utilisation: float, first_year: bool, west: bool = False) -> None:
+        """Adapt instrument rates to last year's utilisation KPI, then refill budgets.
+        Discounts, capex subsidies and vouchers that may be spent at home rise when the KPI is
+        missed; a non-western node's vouchers for western DCs only take load away from home,
+        so they rise when the KPI is met instead."""
         if not first_year and self.local.adapt_step > 0:
             short = utilisation < self.local.target_utilisation
             self.power_discount.adapt(short, self.local.adapt_step)
             self.capex_subsidy.adapt(short, self.local.adapt_step)
+            away = self.voucher.instrument.scope == "west" and not west
+            self.voucher.adapt(short != away, self.local.adapt_step)
         for b in self.budgets:
             b.new_year()
 
@@ -148,7 +173,7 @@ class LocalGovernments:
     def new_year(self, utilisation: np.ndarray, first_year: bool) -> None:
         """Adapt rates to last year's utilisation by node and refill every budget."""
         for gov in self.governments:
-            gov.new_year(utilisation[gov.index], first_year)
+            gov.new_year(utilisation[gov.index], first_year, bool(self.role[gov.index] == WEST))
 
     def discount_rates(self, month: int) -> list[float]:
         """Power discount each node's grid applies this month, share of the tariff."""

@@ -1,5 +1,5 @@
 """Grid operators, one per node: tariffs, emission factors, green supply, curtailment and
-UHV exports (DESIGN §4.3). Energy in MWh, tariffs in RMB/kWh, factors in kgCO2/kWh.
+UHV exports (docs/design.md §1.2.5). Energy in MWh, tariffs in RMB/kWh, factors in kgCO2/kWh.
 
 `GridOperators` is the set of all of them: it runs the month's UHV delivery and tariff update
 for every node and holds the resulting tariffs and factors as arrays by node."""

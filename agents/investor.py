@@ -1,5 +1,5 @@
-"""Investment in new data-center capacity: how investors decide to build (DESIGN §4.2, §5
-step 5).
+"""Investment in new data-center capacity: how investors decide to build (docs/design.md §1.2.4,
+§1.3 step 5).
 
 Every month operators compare the capacity they will have with the load they expect by node
 and compute type (`Investor.plan_capacity`: expectations of demand growth and of each node's
@@ -40,7 +40,7 @@ class Investor:
                                         dtype=float).copy()
         # smoothed expectations of yearly demand growth by compute type (2021: racks +25 %
         # [A], intelligent +41 % [A/B]) and of each node's growth relative to the nation's
-        self.growth_expectation = np.array([0.2, 0.4])
+        self.growth_expectation = np.array(model.config.supply.initial_growth_expectation)
         self.local_expectation = np.ones(model.map.n)
         self._seen_months = 0
 
@@ -54,31 +54,34 @@ class Investor:
     def update_expectations(self) -> None:
         """Fold the last 12 months' growth into the smoothed expectations (exponential
         smoothing with weight supply.expectation_alpha per month): national demand growth by
-        compute type, and each node's served-load growth over the nation's, clipped to
-        [0.8, 1.4] per year [C]. Builders see load spilling into their node (e.g. from
-        quota-bound eastern nodes) and plan for it, without chasing one year's swing."""
+        compute type (at least supply.min_expected_growth), and each node's served-load growth
+        over the nation's, clipped to supply.local_growth_clip per year. Builders see load
+        spilling into their node (e.g. from quota-bound eastern nodes) and plan for it, without
+        chasing one year's swing."""
         rec, n = self.model.recorder, self.model.map.n
-        nat = rec.national
+        s, nat = self.model.config.supply, rec.national
         if len(nat) < 13 or self._seen_months == len(nat):
             return
         self._seen_months = len(nat)
-        a = self.model.config.supply.expectation_alpha
+        a = s.expectation_alpha
         now = np.array([nat[-1]["demand_mw_general"], nat[-1]["demand_mw_intelligent"]])
         before = np.array([nat[-13]["demand_mw_general"], nat[-13]["demand_mw_intelligent"]])
-        growth = np.maximum(now / np.maximum(before, 1e-9) - 1.0, -0.5)
+        growth = np.maximum(now / np.maximum(before, 1e-9) - 1.0, s.min_expected_growth)
         self.growth_expectation = (1 - a) * self.growth_expectation + a * growth
         served_now, served_before = rec.node[-1]["served_mw"], rec.node[-13]["served_mw"]
         national = nat[-1]["served_mw"] / max(nat[-13]["served_mw"], 1e-9)
         node = np.divide(served_now, served_before, out=np.full(n, national),
                          where=served_before > 1.0)
         self.local_expectation = ((1 - a) * self.local_expectation
-                                  + a * np.clip(node / national, 0.8, 1.4))
+                                  + a * np.clip(node / national, *s.local_growth_clip))
 
     def new_build_intelligent_share(self) -> float:
-        """Intelligent share of new capacity: follows the intelligent share of demand [C]."""
-        d = self.model.enterprises.demand_mw
+        """Intelligent share of new capacity: follows the intelligent share of demand
+        (`supply.new_intelligent_share_multiplier`, within `new_intelligent_share_range`)."""
+        s, d = self.model.config.supply, self.model.enterprises.demand_mw
         share = d[:, SEG_TYPE == 1].sum() / max(d.sum(), 1e-9)
-        return float(np.clip(1.5 * share, 0.05, 0.9))
+        return float(np.clip(s.new_intelligent_share_multiplier * share,
+                             *s.new_intelligent_share_range))
 
     # ------------------------------------------------------------ decisions
 
@@ -173,7 +176,7 @@ class Investor:
         type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
         seen = max(self.node_util_ema[node], type_util) if expected_util is None \
             else expected_util
-        u = float(np.clip(seen + s.optimism, 0.0, 0.95))
+        u = float(np.clip(seen + s.optimism, 0.0, s.max_expected_utilisation))
         price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                  if ops.any() else float(f.price[f.operating, ct].mean()))
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
@@ -211,10 +214,11 @@ class Investor:
         acc = m.account
         quota = geo.energy_quota_twh
         energy_ok = quota <= 0 or (
-            acc.node_energy[node] * 12 + size_mw * 0.7 * pue * HOURS_PER_YEAR) / 1e6 <= quota
+            acc.node_energy[node] * 12
+            + size_mw * s.quota_load_factor * pue * HOURS_PER_YEAR) / 1e6 <= quota
         case = float(acc.node_util[node]) if expected_util is None else expected_util
         if not m.national.approve(node, m.month, case, exempt, energy_ok,
-                                  float(m.rng.random())):
+                                  float(m.rng.random()), size_mw):
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
             if subsidy_rate > 0 else 0.0

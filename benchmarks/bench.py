@@ -1,4 +1,4 @@
-"""Model speed, side by side in one process (DESIGN §11): `make bench [ARGS="--quick"]`.
+"""Model speed, side by side in one process (docs/benchmarks.md): `make bench [ARGS="--quick"]`.
 
 Prints
 - the default run (5,000 enterprises, 2022-01..2035-12): wall time and peak memory (max RSS of

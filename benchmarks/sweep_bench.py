@@ -1,4 +1,4 @@
-"""Sweep throughput, side by side in one process (DESIGN §11): the same runs (the smoke
+"""Sweep throughput, side by side in one process (docs/benchmarks.md): the same runs (the smoke
 grid, 2 x 2 points x 2 seeds, at a benchmark size) done as
 
 - a plain loop of ``simulate`` + ``write_run`` (the model time, no machinery),

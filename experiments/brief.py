@@ -1,4 +1,4 @@
-"""One-command policy brief from a sweep or a folder of runs (DESIGN §1, §6, §7).
+"""One-command policy brief from a sweep or a folder of runs (docs/design.md §1.1, §2.11, §3.2).
 
     make brief ARGS="outputs/sweeps/voucher_vs_discount"            # a sweep folder (store.py)
     make brief ARGS="outputs/runs --out outputs/brief/runs"          # a folder of run folders
@@ -148,8 +148,9 @@ def _lines(configs: dict[str, dict[str, Any]], run_ids: Sequence[str],
 
 def _geo(config: dict[str, Any]) -> pd.DataFrame:
     nodes = (config.get("geography") or {}).get("nodes") or {}
+    hubs = set(((config.get("policy") or {}).get("national") or {}).get("hubs") or ())
     return pd.DataFrame([{"node": n, "lat": v["lat"], "lon": v["lon"], "role": v["role"],
-                          "hub": v.get("hub", False)} for n, v in nodes.items()])
+                          "hub": n in hubs} for n, v in nodes.items()])
 
 
 def _assemble(kind: str, path: Path, runs: pd.DataFrame, run_cfgs: dict[str, dict[str, Any]],

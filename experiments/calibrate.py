@@ -1,4 +1,6 @@
-"""Calibration of the default run to DESIGN §8 (2022 -> mid-2025): `make calibrate [ARGS="..."]`.
+"""Calibration of the default run (2022 -> mid-2025, docs/calibration.md).
+
+`make calibrate [ARGS="..."]`.
 
 A documented, reproducible manual fit in five steps, each on short runs (2022-01..2023-12, the
 frictions to 2025-12) of the current config, printing the fitted values; copy them into conf/
@@ -48,7 +50,7 @@ FRICTION_ROWS = ("utilisation east hubs 2022", "utilisation north-west hubs 2022
                  "utilisation south-west hubs 2022", "utilisation national 2022",
                  "utilisation western hubs 2023 (glut)", "utilisation national 2025")
 REQUIRED_ROWS = ("east - west hub utilisation 2025 (glut)",)   # '>=' requirements: constraints
-FRICTION_END = "2025-12"            # the calibration window: 2022 -> mid-2025 (DESIGN §8)
+FRICTION_END = "2025-12"            # the calibration window: 2022 -> mid-2025 (docs/calibration.md)
 DEFAULT_SCALES = (300.0, 500.0, 800.0)
 DEFAULT_RISKS = (1000.0, 1500.0, 2000.0, 2500.0)
 TIE_LOSS = 0.3                      # losses this close to the best are seed noise (2 seeds)
@@ -197,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nFitted values (put into conf/ with '# calibrated: experiments/calibrate.py'):")
     for key, value in fitted.items():
         print(f"  {key}: {value}")
-    print(f"\nCheck with: make validate   ({len(TARGETS)} rows of DESIGN §8)")
+    print(f"\nCheck with: make validate   ({len(TARGETS)} rows of docs/calibration.md)")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Experiment designs: a grid, Latin hypercube, Sobol (Saltelli) or Morris sample over config
-keys, crossed with one seed list (common random numbers, DESIGN §7, §10).
+keys, crossed with one seed list (common random numbers, docs/design.md §2.9, docs/sweeps.md).
 
 A design is declared in YAML under ``design:`` (see ``conf/experiment/``)::
 

@@ -144,10 +144,11 @@ def map_figure(config: ModelConfig, nodes: pd.DataFrame, flows: pd.DataFrame,
                     "lw": 0.5 + 4.0 * row.mw / top, "shrinkA": 4, "shrinkB": 4})
     served = dict(zip(nodes["node"], nodes["served_mw"], strict=False)) if not nodes.empty else {}
     biggest = max(served.values(), default=0.0) or 1.0
+    hubs = set(config.policy.national.hubs)
     for n in config.geography.nodes:
         size = 20 + 400 * served.get(n.name, 0.0) / biggest
         ax.scatter(n.lon, n.lat, s=size, color=ROLE_COLOURS.get(n.role, "grey"),
-                   edgecolor="black" if n.hub else "none", zorder=3, alpha=0.85)
+                   edgecolor="black" if n.name in hubs else "none", zorder=3, alpha=0.85)
         ax.annotate(n.name.replace("_", " "), (n.lon, n.lat), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("longitude", fontsize=8)

@@ -1,4 +1,5 @@
-"""Policy-brief figures (DESIGN §1, §6): one function per figure, each taking loaded run tables
+"""Policy-brief figures (docs/design.md §1.1, §2.11): one function per figure, each taking
+loaded run tables
 (DataFrames with ``run_id``, ``scenario``, ``seed`` columns, as ``experiments.brief`` loads
 them from a sweep or a folder of runs) and returning a matplotlib Figure.
 
@@ -185,7 +186,7 @@ def _share_lines(ax: plt.Axes, national: pd.DataFrame, column: str, style: Figur
 
 def west_share(national: pd.DataFrame, style: FigureStyle) -> Figure:
     """West share of served load (%) over time: median line and 5–95 % band across runs, one
-    line per scenario (DESIGN §1 Q1)."""
+    line per scenario (docs/design.md §1.1 Q1)."""
     scenarios = scenarios_in(national)
     fig, ax = plt.subplots(figsize=style.size("west_share"))
     _share_lines(ax, national, "west_share", style, scenarios)
@@ -240,7 +241,7 @@ def hub_scorecard(node: pd.DataFrame, style: FigureStyle, years: Sequence[int],
                   targets: Mapping[str, float]) -> Figure:
     """Utilisation (%) and average PUE (-) by node vs the utilisation and new-build PUE
     targets (`targets`: utilisation, pue_east, pue_west from conf/brief.yaml `brief.targets`),
-    one row of panels per year (DESIGN §1 Q2)."""
+    one row of panels per year (docs/design.md §1.1 Q2)."""
     data = hub_scorecard_data(node, years, style)
     years = sorted(data["year"].unique())
     scenarios = scenarios_in(data)
@@ -357,7 +358,7 @@ def sweep_heatmap_data(national: pd.DataFrame, levers: Sequence[str], outcomes: 
 def sweep_heatmap(national: pd.DataFrame, style: FigureStyle, levers: Sequence[str],
                   outcomes: Sequence[str], year: int, bins: int = 5) -> Figure:
     """Outcomes in ``year`` (median across seeds) over two swept levers, one panel per
-    outcome (DESIGN §1 Q5)."""
+    outcome (docs/design.md §1.1 Q5)."""
     data = sweep_heatmap_data(national, levers, outcomes, year, bins)
     names = list(dict.fromkeys(data["outcome"]))
     fig, axes = plt.subplots(1, len(names), figsize=style.size("sweep_heatmap"), squeeze=False)
@@ -412,7 +413,7 @@ def emissions_electricity_data(national: pd.DataFrame, style: FigureStyle | None
 
 def emissions_electricity(national: pd.DataFrame, style: FigureStyle) -> Figure:
     """DC electricity (TWh/yr) and CO2 (MtCO2/yr) on location- and market-based accounting,
-    by scenario over time (DESIGN §1 Q3)."""
+    by scenario over time (docs/design.md §1.1 Q3)."""
     scenarios = scenarios_in(national)
     per_run = yearly(national, [c for c, _, _ in _energy_panels()], "sum")
     fig, axes = plt.subplots(1, 3, figsize=style.size("emissions_electricity"))
@@ -509,7 +510,8 @@ BITS_PANELS = (("cost_rmb_per_mwh_it", "cost (RMB per MWh of IT load)"),
 
 def bits_vs_watts(national: pd.DataFrame, node: pd.DataFrame, flows: pd.DataFrame,
                   lines: pd.DataFrame, style: FigureStyle, year: int) -> Figure:
-    """Moving bits vs moving watts (DESIGN §1 Q4): cost and CO2 per MWh of eastern IT load
+    """Moving bits vs moving watts (docs/design.md §1.1 Q4): cost and CO2 per MWh of eastern
+    IT load
     served in the west vs run in the east on UHV-imported power, by scenario."""
     data = bits_vs_watts_data(national, node, flows, lines, year, style)
     options = ["stay east", "move bits west", "move watts east (UHV)"]
@@ -594,7 +596,7 @@ def cost_effectiveness_data(national: pd.DataFrame, counterfactual: str, year: i
 def cost_effectiveness(national: pd.DataFrame, style: FigureStyle, counterfactual: str,
                        year: int) -> Figure:
     """Subsidy RMB per MW moved west and per tCO2 avoided, by instrument and scenario, against
-    the counterfactual (DESIGN §1 Q5)."""
+    the counterfactual (docs/design.md §1.1 Q5)."""
     data = cost_effectiveness_data(national, counterfactual, year, style)
     instruments = list(INSTRUMENTS.values())
     colors = style.colors(instruments)

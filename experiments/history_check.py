@@ -1,5 +1,5 @@
 """The 2022 -> mid-2025 history and the stability of the build cycle, seed by seed (issue 12,
-DESIGN §8): `python -m experiments.history_check --seeds 1 2 3 4 5 [overrides]`.
+docs/calibration.md): `python -m experiments.history_check --seeds 1 2 3 4 5 [overrides]`.
 
 Runs the scenario to 2035-12 for each seed and prints, per seed and as median [min, max]:
 racks and PUE in mid-2025, east - west hub utilisation and national utilisation in 2025, the

@@ -1,5 +1,5 @@
 """Sobol or Morris sensitivity indices from a finished sweep, per seed, with the spread
-across seeds (DESIGN §10; SALib does the analysis).
+across seeds (docs/sweeps.md; SALib does the analysis).
 
     make sensitivity ARGS="outputs/sweeps/sensitivity_core"
     python -m experiments.sensitivity outputs/sweeps/x --output west_share:2030 \\

@@ -1,5 +1,5 @@
 """Sweep store: hive-partitioned Parquet shards, one per run and table, a DuckDB index of
-runs, and a lazy loader (DESIGN §10).
+runs, and a lazy loader (docs/sweeps.md).
 
 Layout of a sweep folder::
 

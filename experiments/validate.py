@@ -1,9 +1,11 @@
-"""Model vs data for the default run (DESIGN §8): `make validate ARGS="--seeds 1 2 3 4 5"`.
+"""Model vs data for the default run (docs/calibration.md).
+
+`make validate ARGS="--seeds 1 2 3 4 5"`.
 
 Runs the default scenario (or the one given by Hydra overrides) for each seed to 2035-12,
-measures every calibration target of DESIGN §8 on the run tables - 2021-23, 2024 - mid-2025
-(the build-out, the PUE path, the western glut, the route signs) and the build cycle to 2035
-(utilisation range, bounded tariffs) - and prints
+measures every calibration target of docs/calibration.md on the run tables - 2021-23, 2024 -
+mid-2025 (the build-out, the PUE path, the western glut, the route signs) and the build cycle to
+2035 (utilisation range, bounded tariffs) - and prints
 
     target | source | model median | range across seeds | tolerance | pass/fail
 
@@ -53,7 +55,8 @@ FULL_END = "2035-12"    # every row, the build cycle to 2035 included
 
 @dataclass(frozen=True)
 class Target:
-    """One row of DESIGN §8: an observed value, its source and the band the model must hit."""
+    """One target row of docs/calibration.md: an observed value, its source and the band the
+    model must hit."""
 
     name: str
     target: str
@@ -259,7 +262,7 @@ TARGETS: tuple[Target, ...] = (
            100, 150, twh(2023)),
     Target("unserved share of demand 2023", "small", "model sanity [C]", 0.0, 0.02,
            unserved_share(2023)),
-    # 2024 - mid-2025 (DESIGN §8, issue 12) and the build cycle to 2035
+    # 2024 - mid-2025 (docs/calibration.md, issue 12) and the build cycle to 2035
     Target("hub racks started 2022 (m)", "> 1.1", "NDRC Feb 2023 [A], out of the fit", 0.9, 1.8,
            hub_racks_started(2022)),
     Target("racks in use mid-2025 (m)", "10.85", "MIIT, 2025 China Computing Power Conf. [A]",
@@ -272,7 +275,8 @@ TARGETS: tuple[Target, ...] = (
            known_gap="the fleet PUE falls ~0.10 from 2023 to mid-2025 against ~0.06 observed: "
                      "new builds enter at the climate-best design PUE, the 2025 cap retrofits "
                      "cut old DCs at once, and no design-to-operation gap is modelled"),
-    Target("east - west hub utilisation 2025 (glut)", ">= 0.15", "Reuters 2025 [B]; DESIGN §8",
+    Target("east - west hub utilisation 2025 (glut)", ">= 0.15",
+           "Reuters 2025 [B]; docs/calibration.md",
            0.15, 0.45, east_minus_west(2025), last_year=2025),
     Target("utilisation national 2025", "near >= 0.60", "MIIT target [A]", 0.55, 0.70,
            national_utilisation(2025), last_year=2025),
@@ -285,7 +289,7 @@ TARGETS: tuple[Target, ...] = (
            known_gap="the BTH node's DCs (Beijing, Tianjin, Hebei) draw on the North China grid "
                      "(0.678 [A]), as coal-heavy as Inner Mongolia's (0.685); the paper's origin "
                      "is Beijing city (~0.56), which the node does not resolve, so PUE decides"),
-    Target("national utilisation range 2026-35", "<= 0.20", "DESIGN §8 (no boom-bust) [C]",
+    Target("national utilisation range 2026-35", "<= 0.20", "no boom-bust, docs/calibration.md [C]",
            0.0, 0.20, utilisation_range(2026, 2035), last_year=2035, every_seed=True),
     Target("peak DC tariff / 2022 tariff", "<= 1.5", "issue 12 (bounded scarcity) [C]",
            0.0, 1.5, peak_tariff_ratio, last_year=2035, every_seed=True),
@@ -359,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     table.to_csv(tmp, index=False)
     tmp.replace(out)
-    print(f"Validation of the default run against DESIGN §8, seeds {args.seeds}:\n")
+    print(f"Validation of the default run against docs/calibration.md, seeds {args.seeds}:\n")
     print(format_table(table))
     failed = int((~table["pass"]).sum())
     print(f"\n{len(table) - failed}/{len(table)} rows pass; table written to {out}")

@@ -1,5 +1,5 @@
 """Output columns declared once: unit and meaning of every column of every run table
-(DESIGN §6). ``arrow_table`` turns a recorder table into the Arrow table that is written:
+(docs/outputs.md). ``arrow_table`` turns a recorder table into the Arrow table that is written:
 month indices as month-start dates, and each field's unit and meaning in its metadata
 (keys ``unit`` and ``description``). docs/outputs.md lists the same columns (a test checks).
 """
@@ -59,6 +59,7 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "investment_rmb": ("RMB", "capex committed this month"),
         "new_capacity_mw": ("MW", "IT capacity whose construction started this month"),
         "new_capacity_mw_west": ("MW", "of which at western nodes"),
+        "new_capacity_mw_hub": ("MW", "of which at national hubs (policy.national.hubs)"),
         "subsidy_voucher_rmb": ("RMB", "compute vouchers paid this month"),
         "subsidy_power_rmb": ("RMB", "electricity discounts paid this month"),
         "subsidy_capex_rmb": ("RMB", "capex subsidies paid this month"),

@@ -1,4 +1,5 @@
-"""The map: nodes, great-circle distances, latency between nodes and UHV lines (DESIGN §2)."""
+"""The map: nodes, great-circle distances, latency between nodes and UHV lines
+(docs/design.md §1.2.1)."""
 
 from __future__ import annotations
 

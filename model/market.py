@@ -1,4 +1,4 @@
-"""Placement of movable compute load on data-center capacity (DESIGN §4.1, §5 step 4).
+"""Placement of movable compute load on data-center capacity (docs/design.md §3.3.3, §1.3 step 4).
 
 Each movable enterprise segment (one enterprise x compute type x latency class) chooses a
 capacity pool (one data center x compute type) by multinomial logit on a generalised cost per

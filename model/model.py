@@ -1,4 +1,4 @@
-"""EDWCModel: one month of China's compute economy, in the order of DESIGN §5.
+"""EDWCModel: one month of China's compute economy, in the order of docs/design.md §1.3.
 
 1. governments update instruments; 2. grid operators set tariffs, factors, UHV flows;
 3. data centers finish construction, retire and set prices; 4. enterprises grow and place
@@ -32,8 +32,6 @@ from model.outcomes import MESA_REPORTERS
 from model.recorder import Recorder
 from model.schema import ModelConfig
 from model.state import MonthAccount, Rules
-
-INITIAL_FILL_SLACK = 1.03   # initial pools open to 103 % of the observed 2021 occupancy [C]
 
 
 class EDWCModel(mesa.Model):
@@ -98,7 +96,8 @@ class EDWCModel(mesa.Model):
         cap_w = self.fleet.capacity_w()
         node = np.repeat(self.fleet.node, 2)
         util = np.asarray(self.config.supply.initial_utilisation)[node]
-        limit = np.floor(cap_w * np.minimum(util * INITIAL_FILL_SLACK, 1.0)).astype(np.int64)
+        slack = self.config.supply.initial_fill_slack
+        limit = np.floor(cap_w * np.minimum(util * slack, 1.0)).astype(np.int64)
         t = self.enterprises
         want = t.demand_w()
         self._place(np.argwhere(want > 0), want, limit, rules)
@@ -115,7 +114,7 @@ class EDWCModel(mesa.Model):
     # ------------------------------------------------------------------ the month
 
     def step(self) -> None:
-        """Advance one month (DESIGN §5); after run.end, `running` turns False."""
+        """Advance one month (docs/design.md §1.3); after run.end, `running` turns False."""
         if self.finished:
             self.running = False
             return

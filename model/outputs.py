@@ -1,4 +1,5 @@
-"""Run outputs: Parquet tables, resolved config and manifest, written atomically (DESIGN §6)."""
+"""Run outputs: Parquet tables, resolved config and manifest, written atomically
+(docs/outputs.md)."""
 
 from __future__ import annotations
 

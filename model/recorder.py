@@ -1,4 +1,5 @@
-"""Data collection (DESIGN §5 step 6, §6): national, node and flow records every month and
+"""Data collection (docs/design.md §1.3 step 6, docs/outputs.md): national, node and flow
+records every month and
 yearly agent snapshots. Column meanings and units: docs/outputs.md.
 
 The recorder reads the model state documented by `model.state.ModelState` and imports no
@@ -138,6 +139,7 @@ class Recorder:
             "investment_rmb": float(acc.investment.sum()),
             "new_capacity_mw": float(acc.new_mw.sum()),
             "new_capacity_mw_west": float(acc.new_mw[west_nodes].sum()),
+            "new_capacity_mw_hub": float(acc.new_mw[m.national.is_hub].sum()),
             "subsidy_voucher_rmb": float(acc.voucher_paid.sum()),
             "subsidy_power_rmb": float(acc.discount_paid.sum()),
             "subsidy_capex_rmb": float(acc.capex_subsidy.sum()),
@@ -207,7 +209,8 @@ class Recorder:
     def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
         """One row per month x UHV line: energy sent, lost and delivered (MWh), transmission
         tariff paid (RMB), delivered factor (kgCO2/kWh) and delivered cost (RMB/MWh: sending
-        price grossed up for losses + tariff) - the "moving watts" side of DESIGN §1 Q4."""
+        price grossed up for losses + tariff) - the "moving watts" side of docs/design.md
+        §1.1 Q4."""
         lines = self.model.config.geography.lines
         flows = np.stack(self.lines) if self.lines else np.zeros((0, len(lines), 3))
         k = len(lines)

@@ -197,7 +197,6 @@ class Node:
     lat: float
     lon: float
     role: str
-    hub: bool
     grid_ef_2022: float
     ef_decline: float
     dc_power_price: float
@@ -260,6 +259,7 @@ class Demand:
     contract_months: float
     logit_scale_rmb: float
     price_sensitivity_sigma: float
+    preference_spread: tuple[float, float]
     migration_cost_rmb_per_kw: float
     latency_penalty_rmb_per_ms: float
     batch_latency_penalty_rmb_per_ms: float
@@ -281,11 +281,15 @@ class OperatorKind:
 @dataclass(frozen=True)
 class Supply:
     n_datacenters: int
+    initial_size_sigma: float
+    initial_max_age_years: float
+    initial_fill_slack: float
     rack_kw: float
     initial_capacity_mw: float
     capacity_shares: tuple[float, ...]
     initial_utilisation: tuple[float, ...]
     intelligent_capacity_share: float
+    initial_intelligent_spread: tuple[float, float]
     operator_kinds: tuple[OperatorKind, ...]
     capex_rmb_per_kw: float
     capex_intelligent_multiplier: float
@@ -295,18 +299,30 @@ class Supply:
     initial_markup: float
     markup_step: float
     markup_floor: float
+    markup_cap: float
     full_utilisation: float
     idle_utilisation: float
+    price_normal_utilisation: float
+    price_capital_rate: float
     expectation_alpha: float
     optimism: float
+    max_expected_utilisation: float
+    initial_growth_expectation: tuple[float, float]
+    min_expected_growth: float
+    local_growth_clip: tuple[float, float]
+    new_intelligent_share_multiplier: float
+    new_intelligent_share_range: tuple[float, float]
+    quota_load_factor: float
     growth_reserve: float
     planning_utilisation: float
     build_response: float
     project_size: tuple[float, float]
     initial_pue_excess: tuple[float, float]
     pue_tech_gain: float
+    pue_floor: float
     retrofit_rmb_per_kw_per_0_1: float
     retrofit_pue_margin: float
+    retrofit_payback_years: float
     pue_cap_extra_capex_per_0_01: float
     exit_loss_months: int
     flops_per_watt: tuple[float, float]
@@ -421,7 +437,6 @@ def _geography(g: Mapping) -> Geography:
         nodes.append(Node(
             name=str(name), lat=f("lat", -90, 90), lon=f("lon", -180, 180),
             role=_choice(_get(nd, "role", k), f"{k}.role", ROLES),
-            hub=_bool(_get(nd, "hub", k), f"{k}.hub"),
             grid_ef_2022=f("grid_ef_2022", 0, 2), ef_decline=f("ef_decline", 0, 1),
             dc_power_price=f("dc_power_price", 0, 10), best_pue=f("best_pue", 1.0, 3.0),
             land_rmb_per_kw=f("land_rmb_per_kw"), curtailment_twh=f("curtailment_twh"),
@@ -550,6 +565,7 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
         contract_months=f("contract_months", 1, 600),
         logit_scale_rmb=f("logit_scale_rmb", 0, lo_open=True),
         price_sensitivity_sigma=f("price_sensitivity_sigma", 0, 5),
+        preference_spread=_pair(_get(d, "preference_spread", k), "demand.preference_spread"),
         migration_cost_rmb_per_kw=f("migration_cost_rmb_per_kw"),
         latency_penalty_rmb_per_ms=f("latency_penalty_rmb_per_ms"),
         batch_latency_penalty_rmb_per_ms=f("batch_latency_penalty_rmb_per_ms"),
@@ -589,6 +605,15 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
     _shares_sum_one({o.name: o.share for o in kinds}, "supply.operator_kinds.*.share")
     fpw = _mapping(_get(s, "flops_per_watt", k), "supply.flops_per_watt")
     _known(fpw, "supply.flops_per_watt", set(COMPUTE_TYPES))
+    prior = _mapping(_get(s, "initial_growth_expectation", k), "supply.initial_growth_expectation")
+    _known(prior, "supply.initial_growth_expectation", set(COMPUTE_TYPES))
+    clip = _pair(_get(s, "local_growth_clip", k), "supply.local_growth_clip")
+    if clip[0] <= 0:   # a zero ratio would plan no capacity at a node at all
+        raise ConfigError("supply.local_growth_clip[0]", clip[0], "must be > 0")
+    share_range = _pair(_get(s, "new_intelligent_share_range", k),
+                        "supply.new_intelligent_share_range")
+    if share_range[1] > 1:
+        raise ConfigError("supply.new_intelligent_share_range[1]", share_range[1], "must be <= 1")
     lag = _pair(_get(s, "build_lag_months", k), "supply.build_lag_months", 1, integer=True)
     idle, full = f("idle_utilisation", 0, 1), f("full_utilisation", 0, 1)
     project_size = _pair(_get(s, "project_size", k), "supply.project_size")
@@ -596,13 +621,21 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         raise ConfigError("supply.project_size[0]", project_size[0], "must be > 0")
     if idle >= full:
         raise ConfigError("supply.idle_utilisation", idle, "must be below supply.full_utilisation")
+    markup_cap = f("markup_cap", -1, 100)
+    if markup_cap < f("markup_floor", -1, 10):
+        raise ConfigError("supply.markup_cap", markup_cap, "must be >= supply.markup_floor")
     return Supply(
         n_datacenters=_int(_get(s, "n_datacenters", k), "supply.n_datacenters", 1,
                            MAX_DATACENTERS),
+        initial_size_sigma=f("initial_size_sigma", 0, 5),
+        initial_max_age_years=f("initial_max_age_years", 0, 100),
+        initial_fill_slack=f("initial_fill_slack", 1, 2),
         rack_kw=f("rack_kw", 0, lo_open=True),
         initial_capacity_mw=f("initial_capacity_mw", 0, MAX_MW, lo_open=True),
         capacity_shares=shares, initial_utilisation=util,
         intelligent_capacity_share=f("intelligent_capacity_share", 0, 1),
+        initial_intelligent_spread=_pair(_get(s, "initial_intelligent_spread", k),
+                                         "supply.initial_intelligent_spread"),
         operator_kinds=tuple(kinds),
         capex_rmb_per_kw=f("capex_rmb_per_kw"),
         capex_intelligent_multiplier=f("capex_intelligent_multiplier", 0, 10),
@@ -612,17 +645,32 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         initial_markup=f("initial_markup", -1, 10),
         markup_step=f("markup_step", 0, 1),
         markup_floor=f("markup_floor", -1, 10),
+        markup_cap=markup_cap,
         full_utilisation=full, idle_utilisation=idle,
+        price_normal_utilisation=f("price_normal_utilisation", 0, 1, lo_open=True),
+        price_capital_rate=f("price_capital_rate", 0, 1),
         expectation_alpha=f("expectation_alpha", 0, 1, lo_open=True),
         optimism=f("optimism", -1, 1),
+        max_expected_utilisation=f("max_expected_utilisation", 0, 1),
+        initial_growth_expectation=tuple(
+            _finite(_get(prior, c, "supply.initial_growth_expectation"),
+                    f"supply.initial_growth_expectation.{c}", -1, 10)
+            for c in COMPUTE_TYPES),  # type: ignore[arg-type]
+        min_expected_growth=f("min_expected_growth", -1, 0),
+        local_growth_clip=clip,
+        new_intelligent_share_multiplier=f("new_intelligent_share_multiplier", 0, 10),
+        new_intelligent_share_range=share_range,
+        quota_load_factor=f("quota_load_factor", 0, 1),
         growth_reserve=f("growth_reserve", 0, 0.5),
         planning_utilisation=f("planning_utilisation", 0, 1, lo_open=True),
         build_response=f("build_response", 0, 1),
         project_size=project_size,
         initial_pue_excess=_pair(_get(s, "initial_pue_excess", k), "supply.initial_pue_excess"),
         pue_tech_gain=f("pue_tech_gain", 0, 0.1),
+        pue_floor=f("pue_floor", 1, 3),
         retrofit_rmb_per_kw_per_0_1=f("retrofit_rmb_per_kw_per_0_1"),
         retrofit_pue_margin=f("retrofit_pue_margin", 0, 1),
+        retrofit_payback_years=f("retrofit_payback_years", 0, 100),
         pue_cap_extra_capex_per_0_01=f("pue_cap_extra_capex_per_0_01"),
         exit_loss_months=_int(_get(s, "exit_loss_months", k), "supply.exit_loss_months", 1),
         flops_per_watt=tuple(_finite(_get(fpw, c, "supply.flops_per_watt"),

@@ -1,4 +1,4 @@
-"""Typed state passed between the parts of the model (DESIGN §5).
+"""Typed state passed between the parts of the model (docs/design.md §1.3).
 
 `Rules`: the national rules in force this month. `MonthAccount`: the month's physical and money
 flows, by data center or by node, units in the field comments. `ModelState`: the model state

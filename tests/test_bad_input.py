@@ -1,4 +1,5 @@
-"""Bad input is refused before anything runs or is written (DESIGN §12): one line naming the
+"""Bad input is refused before anything runs or is written (docs/reliability.md): one line
+naming the
 key and the value, exit code 2, no run folder. Most cases go through the command's own logic
 in-process (`run_command`, fast); a few go through the real `python -m model.run` and sweep
 command lines."""
@@ -58,8 +59,8 @@ CASES: list[tuple[str, list[str], str, str | None]] = [
     ("latitude_95", ["geography.nodes.guizhou.lat=95"], "geography.nodes.guizhou.lat", "95"),
     ("role_unknown", ["geography.nodes.gansu.role=north"], "geography.nodes.gansu.role",
      "'north'"),
-    ("hub_not_bool", ["geography.nodes.gansu.hub=maybe"], "geography.nodes.gansu.hub",
-     "'maybe'"),
+    ("hub_in_geography", ["+geography.nodes.gansu.hub=true"], "geography.nodes.gansu.hub",
+     "True"),   # hubs come from policy.national.hubs only
     ("latency_class_unknown", ["+geography.latency.classes.telepathic=1.0"],
      "geography.latency.classes", "'telepathic'"),
     ("latency_limit_zero", ["geography.latency.classes.realtime=0"],

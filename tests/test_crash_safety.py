@@ -1,4 +1,5 @@
-"""Crash safety (DESIGN §12): a run killed with SIGKILL at any point leaves either a complete
+"""Crash safety (docs/reliability.md): a run killed with SIGKILL at any point leaves either a
+complete
 run folder or none; only hidden leftovers (`.<name>.tmp-*`, `.<name>.old-*`) may remain.
 Sweeps killed while they create their folder resume (kills during runs: tests/test_sweeps.py).
 """

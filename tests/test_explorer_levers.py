@@ -130,6 +130,18 @@ def test_figures_draw_from_records() -> None:
     assert len(ax.texts) >= len(cfg.geography.nodes) + 1     # names + one flow arrow
 
 
+@pytest.mark.parametrize("scenario, hami_is_hub", [("edwc", False), ("xinjiang_hub", True)])
+def test_map_draws_the_hubs_of_the_scenarios_policy(scenario: str, hami_is_hub: bool) -> None:
+    cfg = validate(compose_config([f"scenario={scenario}"]))
+    ax = map_figure(cfg, NODES, pd.DataFrame(columns=["origin", "serving", "mw"]),
+                    "2022-03").axes[0]
+    names = [n.name for n in cfg.geography.nodes]
+    outlined = {name: bool(len(c.get_edgecolor()) > 0 and c.get_edgecolor()[0][3] > 0)
+                for name, c in zip(names, ax.collections, strict=True)}
+    assert {n for n, o in outlined.items() if o} == set(cfg.policy.national.hubs)
+    assert outlined["xinjiang"] is hami_is_hub
+
+
 @pytest.fixture(scope="module")
 def two_runs():
     """Two explorer models built with the same levers and seed, each stepped three months."""

@@ -1,5 +1,5 @@
-"""Mesa conformance (DESIGN §9): the keyword constructor, `model.datacollector` fed from the
-recorder, and `mesa.batch_run` with distinct runs per seed and per iteration."""
+"""Mesa conformance (docs/design.md §4): the keyword constructor, `model.datacollector` fed
+from the recorder, and `mesa.batch_run` with distinct runs per seed and per iteration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The model's invariants (DESIGN §12) every month, determinism, and the default run."""
+"""The model's invariants (docs/reliability.md) every month, determinism, and the default run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from model.schema import validate
 
 
 def check_month(m: EDWCModel) -> None:
-    """Every DESIGN §12 invariant on the model's own state after one month."""
+    """Every invariant of docs/reliability.md on the model's own state after one month."""
     t, f, acc = m.enterprises, m.fleet, m.account
     rec = m.recorder.national[-1]
     want = m.want_w

@@ -1,5 +1,5 @@
 """Property tests (hypothesis): over random valid configs and seeds, the invariants of
-DESIGN §12 hold in the model's own state every month, and in the tables it writes.
+docs/reliability.md hold in the model's own state every month, and in the tables it writes.
 
 Each example composes a small, short run (300-700 enterprises, 40-60 data centers, 14-27
 months so that at least one January with its budget refill, retrofits and rack targets is
@@ -105,7 +105,7 @@ class Watch:
 
 
 def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
-    """Every invariant of DESIGN §12 for the month just recorded."""
+    """Every invariant of docs/reliability.md for the month just recorded."""
     t, f, acc, s = m.enterprises, m.fleet, m.account, w.snap
     rec, node_rec = m.recorder.national[-1], m.recorder.node[-1]
     want = m.want_w

@@ -1,4 +1,5 @@
-"""Scenario contrasts go the way their mechanisms imply (DESIGN §7), on short horizons with the
+"""Scenario contrasts go the way their mechanisms imply (docs/design.md §3.2), on short
+horizons with the
 same seed (common random numbers). The EDWC package moves load west slowly: in 2022-27 capacity
 moves ahead of load (the glut) and the utilisation floor holds back western builds; the gap to
 the counterfactual opens once the non-hub bar, cheaper transfer and the dispatch platform bite,

@@ -1,4 +1,4 @@
-"""`validate` (DESIGN §8): every target row is measured, printed and written as CSV."""
+"""`validate` (docs/calibration.md): every target row is measured, printed and written as CSV."""
 
 from __future__ import annotations
 

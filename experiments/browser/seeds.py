@@ -1,5 +1,5 @@
 """Seed statistics of the browser: medians with seed bands, and paired differences over
-seeds with Student-t intervals (DESIGN §7a).
+seeds with Student-t intervals (docs/design.md §2.11).
 
 Query-side twin of ``experiments/paired.py`` (branch ``effects``: same confidence level,
 t-intervals from two seeds on, seed bands only from MIN_BAND_RUNS runs); the two should be

@@ -1,4 +1,4 @@
-"""Sweeps (DESIGN §10): plan a design × seed list (``plan``), run it on an executor
+"""Sweeps (docs/sweeps.md): plan a design × seed list (``plan``), run it on an executor
 (``executors``), keep the sweep folder resumable (``execute``), and the command (``cli``).
 
     make sweep ARGS="experiment=voucher_vs_discount sweep.dir=outputs/sweeps/vd"

@@ -1,5 +1,5 @@
 """The sweep command: expand a design × seed list inside ONE process and run it on an
-executor (serial, a local process pool, or Dask), resumably (DESIGN §10).
+executor (serial, a local process pool, or Dask), resumably (docs/sweeps.md).
 
     make sweep ARGS="experiment=voucher_vs_discount sweep.dir=outputs/sweeps/vd"
     make sweep ARGS="experiment=smoke sweep.executor=dask sweep.scheduler=tcp://127.0.0.1:8786"
