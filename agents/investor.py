@@ -28,6 +28,7 @@ from model.constants import (
     years_since_base,
 )
 from model.state import Rules, SimulationState
+from model.streams import DC_ORIGINS, entity_key, pick
 
 
 class Investor:
@@ -81,7 +82,7 @@ class Investor:
         compute type, exceeds the planning level; each project must pass its own NPV test
         and national approval."""
         m = self.model
-        f, s, rng, n = m.fleet, m.config.supply, m.rng, m.map.n
+        f, s, n = m.fleet, m.config.supply, m.map.n
         lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
         growth = (1.0 + self.expected_demand_growth()) ** lag_years            # [type]
         # capacity that retires before new projects could finish does not count as planned
@@ -97,17 +98,23 @@ class Investor:
         seen = served + unserved[None, :] * share
         local = self.local_growth_ratio() ** lag_years                         # [node]
         gap = seen * growth[None, :] * local[:, None] / s.planning_utilisation - planned
-        kinds = np.array([k.share for k in s.operator_kinds])
+        kinds = np.cumsum([k.share for k in s.operator_kinds])
         scale = max(1.0, m.enterprises.demand_mw.sum() / m.config.demand.initial_load_mw)
         mean_dc = s.initial_capacity_mw / s.n_datacenters
         low, high = (x * mean_dc * scale for x in s.project_size)
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
+            # the node-month's own stream: project k draws (size, kind, approval, lag)
+            rng = m.streams.generator("investment", m.month, int(node), int(ctype))
+            k = 0
             while budget > 0:
-                size = min(rng.uniform(low, high), max(budget, low))
+                u_size, u_kind, u_approve, u_lag = rng.random(4)
+                size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
-                self.propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
-                             use_npv=True, intelligent=float(ctype))
+                key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
+                self.propose(int(node), pick(kinds, u_kind), size, rules, use_npv=True,
+                             draws=(u_approve, u_lag), key=key, intelligent=float(ctype))
+                k += 1
 
     def follow_rack_targets(self, rules: Rules) -> None:
         """State-backed builders close part of the gap to provincial rack targets."""
@@ -125,8 +132,11 @@ class Investor:
             have = f.cap_mw[live].sum() * 1000 / s.rack_kw
             gap = (target - have) * s.rack_target_follow
             if gap > 0:
+                u = m.streams.generator("rack_target", m.month, gov.index).random(2)
                 self.propose(gov.index, kinds.index("state"), gap * s.rack_kw / 1000, rules,
-                             use_npv=False, exempt=s.state_exempt_from_floor)
+                             use_npv=False, draws=(u[0], u[1]),
+                             key=entity_key(DC_ORIGINS["rack_target"], m.month, gov.index),
+                             exempt=s.state_exempt_from_floor)
 
     def npv(self, node: int, kind: int, size_mw: float, pue: float, intel: float, green: float,
             capex_total: float, subsidy_rate: float, rules: Rules) -> float:
@@ -152,9 +162,12 @@ class Investor:
         return margin * annuity_factor(hurdle, s.life_years) - capex_total * (1 - subsidy_rate)
 
     def propose(self, node: int, kind: int, size_mw: float, rules: Rules, use_npv: bool,
-                exempt: bool = False, intelligent: float | None = None) -> bool:
+                draws: tuple[float, float], key: int, exempt: bool = False,
+                intelligent: float | None = None) -> bool:
         """A build project: design PUE under the cap, NPV test, the request for national
-        approval, the local capex subsidy. Returns whether it was started."""
+        approval, the local capex subsidy. Returns whether it was started. `draws`: the
+        project's own uniforms for the approval and the construction lag; `key`: its stable
+        identity (keys its customers' taste shocks)."""
         m = self.model
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
@@ -179,11 +192,12 @@ class Investor:
         energy_ok = quota <= 0 or (
             acc.node_energy[node] * 12 + size_mw * 0.7 * pue * HOURS_PER_YEAR) / 1e6 <= quota
         if not m.national.approve(node, m.month, float(acc.node_util[node]), exempt, energy_ok,
-                                  float(m.rng.random())):
+                                  float(draws[0])):
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
             if subsidy_rate > 0 else 0.0
-        lag = int(m.rng.integers(s.build_lag_months[0], s.build_lag_months[1] + 1))
+        lo, hi = s.build_lag_months
+        lag = lo + min(int(draws[1] * (hi - lo + 1)), hi - lo)
         online = m.month + lag
         years = years_since_base(online)
         f.add(m, node=node, kind=kind, status=BUILDING,
@@ -193,7 +207,7 @@ class Investor:
               built_month=m.month, retire_month=online + int(s.life_years * 12),
               capex_per_kw=capex_kw, land_per_kw=geo.land_rmb_per_kw,
               util_ema=self.node_util_ema[node], investment_rmb=capex_total,
-              cash=subsidy - capex_total)
+              cash=subsidy - capex_total, key=key)
         acc.capex_subsidy[node] += subsidy
         acc.investment[node] += capex_total
         acc.new_mw[node] += size_mw
