@@ -62,17 +62,18 @@ class Outcome:
 
 def outcomes(west_years: Sequence[int], to_year: int) -> list[Outcome]:
     """The attributed outcomes (declared once; columns of the CSVs)."""
-    out = [Outcome(f"west_mw_{y}", f"MW served west {y}", "MW") for y in west_years]
+    out = [Outcome(f"west_mw_{y}", f"west MW {y}", "MW") for y in west_years]
     out += [
-        Outcome(f"co2_avoided_location_t_to_{to_year}", f"tCO2 avoided to {to_year}, location",
-                "MtCO2", 1e6),
-        Outcome(f"co2_avoided_market_t_to_{to_year}", f"tCO2 avoided to {to_year}, market",
-                "MtCO2", 1e6),
-        Outcome(f"outlay_voucher_rmb_to_{to_year}", "outlay: vouchers", "bn RMB", 1e9),
-        Outcome(f"outlay_power_rmb_to_{to_year}", "outlay: power discounts", "bn RMB", 1e9),
-        Outcome(f"outlay_capex_rmb_to_{to_year}", "outlay: capex/land subsidies", "bn RMB", 1e9),
-        Outcome(f"outlay_total_rmb_to_{to_year}", "public outlay, total", "bn RMB", 1e9),
-        Outcome(f"idle_capex_rmb_{to_year}", f"capex of idle capacity {to_year}", "bn RMB", 1e9),
+        Outcome(f"co2_avoided_location_t_to_{to_year}", f"CO2 avoided loc. -{to_year}",
+                "Mt", 1e6),
+        Outcome(f"co2_avoided_market_t_to_{to_year}", f"CO2 avoided mkt. -{to_year}",
+                "Mt", 1e6),
+        Outcome(f"outlay_voucher_rmb_to_{to_year}", f"outlay vouchers -{to_year}", "bn RMB",
+                1e9),
+        Outcome(f"outlay_power_rmb_to_{to_year}", f"outlay power -{to_year}", "bn RMB", 1e9),
+        Outcome(f"outlay_capex_rmb_to_{to_year}", f"outlay capex -{to_year}", "bn RMB", 1e9),
+        Outcome(f"outlay_total_rmb_to_{to_year}", f"outlay total -{to_year}", "bn RMB", 1e9),
+        Outcome(f"idle_capex_rmb_{to_year}", f"idle capex {to_year}", "bn RMB", 1e9),
     ]
     return out
 
@@ -403,10 +404,12 @@ def cost_effectiveness(results: pd.DataFrame, names: Sequence[str], masks: Seque
     west = phi(f"west_mw_{west_year}")
     co2 = phi(f"co2_avoided_location_t_to_{to_year}")
     rows = []
-    for g, name in enumerate(names):
-        for metric, den in ((f"rmb_per_mw_west_{west_year}", west[g]),
-                            ("rmb_per_tco2_avoided_location", co2[g])):
-            mean, low, high = ratio_interval(outlay[g], den)
+    entries = [(name, outlay[g], west[g], co2[g]) for g, name in enumerate(names)]
+    entries.append(("package", outlay.sum(axis=0), west.sum(axis=0), co2.sum(axis=0)))
+    for name, out_g, west_g, co2_g in entries:
+        for metric, den in ((f"rmb_per_mw_west_{west_year}", west_g),
+                            ("rmb_per_tco2_avoided_location", co2_g)):
+            mean, low, high = ratio_interval(out_g, den)
             rows.append({"group": name, "outcome": metric, "measure": "shapley_ratio",
                          "mean": mean, "low": low, "high": high, "n_seeds": len(seeds),
                          "sampling_se": np.nan})
@@ -416,16 +419,16 @@ def cost_effectiveness(results: pd.DataFrame, names: Sequence[str], masks: Seque
 def format_table(table: pd.DataFrame, outs: Sequence[Outcome], names: Sequence[str],
                  west_year: int) -> str:
     """Groups × outcomes: Shapley mean [95 % interval] in the printed units."""
-    scale = {o.name: (o.scale, o.unit) for o in outs}
-    scale[f"rmb_per_mw_west_{west_year}"] = (1e6, "m RMB/MW")
-    scale["rmb_per_tco2_avoided_location"] = (1.0, "RMB/t")
+    scale = {o.name: (o.scale, f"{o.label} ({o.unit})") for o in outs}
+    scale[f"rmb_per_mw_west_{west_year}"] = (1e6, f"outlay/MW west {west_year} (m RMB)")
+    scale["rmb_per_tco2_avoided_location"] = (1.0, "outlay/tCO2 loc. (RMB)")
     shown = [o.name for o in outs if not o.name.startswith("outlay_") or "total" in o.name]
     shown += [f"rmb_per_mw_west_{west_year}", "rmb_per_tco2_avoided_location"]
     sh = table[table["measure"].isin(["shapley", "shapley_ratio"])]
     lines = []
-    header = ["group"] + [f"{c} ({scale[c][1]})" for c in shown]
+    header = ["group"] + [scale[c][1] for c in shown]
     body = []
-    for group in [*names, "package", "sum_of_shapley"]:
+    for group in [*names, "sum_of_shapley", "package"]:
         row = [group]
         for c in shown:
             hit = sh[(sh["group"] == group) & (sh["outcome"] == c)]
@@ -433,7 +436,8 @@ def format_table(table: pd.DataFrame, outs: Sequence[Outcome], names: Sequence[s
                 row.append("n/r" if not hit.empty else "")
                 continue
             s = scale[c][0]
-            m, lo, hi = (hit[k].iloc[0] / s for k in ("mean", "low", "high"))
+            m, lo, hi = (0.0 if abs(hit[k].iloc[0] / s) < 1e-9 else hit[k].iloc[0] / s
+                         for k in ("mean", "low", "high"))
             row.append(f"{m:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{m:.3g}")
         body.append(row)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
@@ -526,3 +530,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------- figure (brief)
+
+FIGURE_PANELS = ("west_mw_{west}", "co2_avoided_location_t_to_{to}",
+                 "rmb_per_mw_west_{west}")
+
+
+def figure_data(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the attribution table the brief's figure draws: Shapley values (and ratios)
+    of every group for MW west in the last west year, tCO2 avoided (location) and outlay per
+    MW moved west, with their intervals."""
+    years = table["outcome"].str.extract(r"west_mw_(\d{4})")[0].dropna().astype(int)
+    west = int(years.max())
+    to = int(table["outcome"].str.extract(r"_to_(\d{4})")[0].dropna().astype(int).max())
+    wanted = [p.format(west=west, to=to) for p in FIGURE_PANELS]
+    sh = table[table["measure"].isin(["shapley", "shapley_ratio"])
+               & table["outcome"].isin(wanted) & (table["group"] != "sum_of_shapley")]
+    return sh.assign(panel=sh["outcome"].map({w: k for k, w in enumerate(wanted)}))
+
+
+def figure(table: pd.DataFrame, style: Any) -> Any:
+    """Which instrument buys what: each group's Shapley contribution (bars, 95 % interval
+    over seeds; hatched where the interval spans zero) and outlay per MW moved west."""
+    import matplotlib.pyplot as plt
+
+    data = figure_data(table)
+    labels = (("MW served in the west", 1.0), ("MtCO2 avoided (location)", 1e-6),
+              ("outlay per MW moved west (m RMB/MW)", 1e-6))
+    groups = list(dict.fromkeys(data["group"]))
+    fig, axes = plt.subplots(1, 3, figsize=style.size("cost_effectiveness"), sharey=True)
+    y = np.arange(len(groups))
+    for k, (ax, (label, scale)) in enumerate(zip(axes, labels, strict=True)):
+        sub = data[data["panel"] == k].set_index("group").reindex(groups)
+        m, lo, hi = (sub[c].to_numpy(dtype=float) * scale for c in ("mean", "low", "high"))
+        spans = ~((lo > 0) | (hi < 0))
+        for yi, mi, sp in zip(y, m, spans, strict=True):
+            if np.isfinite(mi):
+                ax.barh(yi, mi, 0.6, color="0.55" if sp else "0.25", hatch="//" if sp else None,
+                        edgecolor="0.1", linewidth=0.4)
+            else:
+                ax.text(0, yi, "not resolved", va="center", ha="left",
+                        fontsize=style.tick_size - 1, color="0.4")
+        ok = np.isfinite(lo)
+        ax.errorbar(m[ok], y[ok], xerr=np.vstack([m[ok] - lo[ok], hi[ok] - m[ok]]), fmt="none",
+                    ecolor="0.0", capsize=2, lw=0.8)
+        ax.axvline(0, color="0.3", lw=0.6)
+        ax.set_xlabel(label)
+    axes[0].set_yticks(y, [g.replace("_", " ") for g in groups])
+    axes[0].invert_yaxis()
+    fig.suptitle("Which instrument buys what: Shapley contributions vs the counterfactual "
+                 "(95 % interval over seeds; hatched: interval spans 0)",
+                 fontsize=style.title_size)
+    fig.tight_layout()
+    return fig

@@ -91,10 +91,13 @@ def noise_ratios(reference: pd.DataFrame, variants: Mapping[str, pd.DataFrame]
 
 
 def run_check(seeds: Sequence[int], year: int, end: str,
-              variants: Mapping[str, list[str]] = VARIANTS) -> pd.DataFrame:
-    """Run `edwc` and every variant for every seed; return the noise-ratio table."""
-    reference = measure([], seeds, year, end)
-    return noise_ratios(reference, {n: measure(o, seeds, year, end) for n, o in variants.items()})
+              variants: Mapping[str, list[str]] = VARIANTS, model: Sequence[str] = ()
+              ) -> pd.DataFrame:
+    """Run `edwc` and every variant for every seed (with `model` overrides on all runs);
+    return the noise-ratio table."""
+    reference = measure(model, seeds, year, end)
+    return noise_ratios(reference, {n: measure([*model, *o], seeds, year, end)
+                                    for n, o in variants.items()})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,12 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--year", type=int, default=2030)
     p.add_argument("--end", default="2030-12")
+    p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
+                   help="model override for every run (repeatable)")
     args = p.parse_args(argv)
     if len(args.seeds) < 3:
         print(f"--seeds = {args.seeds}: need at least 3 seeds for a std", file=sys.stderr)
         return 2
     try:
-        table = run_check(args.seeds, args.year, args.end)
+        table = run_check(args.seeds, args.year, args.end, model=args.model)
     except ConfigError as err:
         print(str(err).splitlines()[0], file=sys.stderr)
         return 2

@@ -152,3 +152,27 @@ def test_paired_differences_pair_by_seed_and_bands_need_three_runs():
     alt = band[band.scenario == "alt"].iloc[0]
     assert (ref["low"], ref["high"]) == (10.0, 30.0)
     assert np.isnan(alt["low"]) and alt["n_runs"] == 2
+
+
+def test_sweep_heatmap_shows_the_paired_difference_from_the_lowest_cell():
+    from experiments.figures import FigureStyle, sweep_heatmap, sweep_heatmap_data
+
+    rows = []
+    for i, (a, b) in enumerate(itertools.product([0.0, 0.3], [0.0, 0.5])):
+        for seed in (1, 2, 3):
+            effect = 0.02 * (a > 0) + 0.001 * seed * (b > 0)     # b's effect is noise-sized
+            for month in range(12):
+                rows.append({"run_id": f"p{i}-s{seed}", "scenario": "edwc", "seed": seed,
+                             "year": 2030, "month": month, "a": a, "b": b,
+                             "west_share": 0.2 + 0.01 * seed + effect})
+    nat = pd.DataFrame(rows)
+    data = sweep_heatmap_data(nat, ["a", "b"], ["west_share:mean"], 2030).set_index(
+        ["lever_x", "lever_y"])
+    assert data.loc[(0.0, 0.0), "diff_mean"] == pytest.approx(0.0)
+    assert data.loc[(0.3, 0.0), "diff_mean"] == pytest.approx(2.0)       # percentage points
+    assert data.loc[(0.3, 0.0), "diff_low"] == pytest.approx(2.0)        # same in every seed
+    assert data.loc[(0.0, 0.5), "diff_mean"] == pytest.approx(0.2)       # 0.1 x mean seed
+    assert data.loc[(0.0, 0.5), "n_pairs"] == 3
+    fig = sweep_heatmap(nat, FigureStyle(), ["a", "b"], ["west_share:mean"], 2030)
+    hatched = [p for p in fig.axes[0].patches if p.get_hatch()]
+    assert len(hatched) == 2        # the reference cell and b's noise-sized effect span zero
