@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -254,11 +255,24 @@ def coalition_code(mask: int, n_groups: int) -> str:
     return "".join("1" if mask >> g & 1 else "0" for g in range(n_groups))
 
 
+def _sweep_api() -> tuple[Any, Any]:
+    """(module with Plan, SweepSettings, fingerprint, check_run_configs; execute_plan) of the
+    sweep runner: the `experiments.sweep` package, or the older `experiments.batch`."""
+    try:
+        from experiments.sweep import execute_plan
+        from experiments.sweep import plan as api
+    except ImportError:
+        from experiments import batch as api
+        execute_plan = api.execute_plan
+    return api, execute_plan
+
+
 def plan(settings: Settings) -> tuple[Any, list[str], list[str], list[int], np.ndarray | None]:
     """The sweep plan of every coalition × seed, the active and idle groups, the coalition
     masks and (sampled method) the permutation orders."""
-    from experiments import batch
     from experiments.design import Axis, Design, design_points, expand_runs
+
+    batch, _ = _sweep_api()
 
     package = compose_scenario(settings.package, settings.model)
     counter = compose_scenario(settings.counterfactual, settings.model)
@@ -289,7 +303,7 @@ def plan(settings: Settings) -> tuple[Any, list[str], list[str], list[int], np.n
     variants = {(coalition_code(m, n),): coalition_config(m, names, settings.groups, package,
                                                           counter) for m in masks}
     sweep = batch.SweepSettings(settings.dir / "sweep", settings.seeds, settings.executor,
-                                settings.workers or batch.os.cpu_count() or 1)
+                                settings.workers or os.cpu_count() or 1)
     spec = {"kind": "grid", "axes": {COALITION: {"choices": codes}},
             "attribute": {"package": settings.package, "counterfactual": settings.counterfactual,
                           "groups": names, "method": method}}
@@ -302,15 +316,17 @@ def plan(settings: Settings) -> tuple[Any, list[str], list[str], list[int], np.n
 
 def run_sweep(p: Any) -> Any:
     """Validate every coalition's config, then run (or resume) the sweep; returns its summary."""
-    from experiments import batch
     from model.schema import validate
 
-    batch.check_run_configs(p, validate)
-    return batch.execute_plan(p)
+    api, execute_plan = _sweep_api()
+    api.check_run_configs(p, validate)
+    return execute_plan(p)
 
 
-def read_outcomes(sweep_dir: Path, settings: Settings) -> pd.DataFrame:
-    """One row per completed run: run_id, coalition code, seed and every outcome."""
+def read_outcomes(sweep_dir: Path, settings: Settings, planning_utilisation: float
+                  ) -> pd.DataFrame:
+    """One row per completed run: run_id, coalition code, seed and every outcome
+    (`planning_utilisation`: supply.planning_utilisation of the runs, for idle capacity)."""
     from experiments.store import load_sweep
 
     sw = load_sweep(sweep_dir)
@@ -319,11 +335,11 @@ def read_outcomes(sweep_dir: Path, settings: Settings) -> pd.DataFrame:
             "subsidy_total_rmb", "capacity_mw", "served_mw", "new_capacity_mw",
             "investment_rmb"]
     nat = sw.sql(f"SELECT {', '.join(cols)} FROM national")
-    util = float(OmegaConf.load(sweep_dir / "config.yaml").supply.planning_utilisation)
     rows = []
     for (run, code, seed), part in nat.groupby(["run_id", COALITION, "seed"], sort=True):
         rows.append({"run_id": run, COALITION: str(code), "seed": int(seed),
-                     **run_outcomes(part, settings.west_years, settings.to_year, util)})
+                     **run_outcomes(part, settings.west_years, settings.to_year,
+                                  planning_utilisation)})
     return pd.DataFrame(rows)
 
 
@@ -504,7 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if summary.failed:
             print(f"{summary.failed} run(s) failed; re-run the same command", file=sys.stderr)
             return 1
-        results = read_outcomes(p.settings.dir, settings)
+        util = float(next(iter(p.variants.values()))["supply"]["planning_utilisation"])
+        results = read_outcomes(p.settings.dir, settings, util)
         outs = outcomes(settings.west_years, settings.to_year)
         west_year = settings.west_years[-1]
         table = pd.concat([
@@ -580,8 +597,7 @@ def figure(table: pd.DataFrame, style: Any) -> Any:
         ax.set_xlabel(label)
     axes[0].set_yticks(y, [g.replace("_", " ") for g in groups])
     axes[0].invert_yaxis()
-    fig.suptitle("Which instrument buys what: Shapley contributions vs the counterfactual "
-                 "(95 % interval over seeds; hatched: interval spans 0)",
-                 fontsize=style.title_size)
+    fig.suptitle("Which instrument buys what (Shapley values; 95 % interval over seeds, "
+                 "hatched where it spans 0)", fontsize=style.title_size)
     fig.tight_layout()
     return fig

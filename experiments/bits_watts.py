@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.datacenter import CAPITAL_RATE, HOURS_PER_MONTH, annuity_factor
+from agents.datacenter import CAPITAL_RATE, annuity_factor
 from experiments.paired import t_interval
+from model.constants import HOURS_PER_MONTH
 
-SCENARIOS = ("edwc", "uhv_off", "uhv_plus", "xinjiang_hub")   # the Q4 runs
 COMPONENTS = ("energy", "transmission", "network", "capex")
 METRICS = tuple(f"{c}_rmb_per_mwh_it" for c in COMPONENTS) + (
     "cost_rmb_per_mwh_it", "co2_kg_per_mwh_it", "latency_ms_moved", "moved_share")
