@@ -167,13 +167,12 @@ def figure(table: pd.DataFrame, style: Any, year: int) -> Any:
                 d = diff.loc[(s, metric)]
                 ax.annotate(f"{d['diff_mean']:+.3g}\n[{d['diff_low']:+.2g}, {d['diff_high']:+.2g}]",
                             (xi, 0), xytext=(0, 2), textcoords="offset points", ha="center",
-                            va="bottom", fontsize=style.tick_size - 2, color="0.1")
+                            va="bottom", fontsize=style.tick_size - 3, color="0.1")
         ax.set_xticks(x, scen, rotation=20, ha="right")
         ax.set_ylabel(label)
     axes[0].legend(frameon=False, fontsize=style.tick_size - 1)
     ref = table["reference"].iloc[0]
-    fig.suptitle(f"Moving bits vs moving watts, {year}: eastern IT load in the runs (bars: "
-                 f"mean, error bars: seed range; text: paired difference from {ref} [95 % CI])",
-                 fontsize=style.title_size)
+    fig.suptitle(f"Moving bits vs moving watts, {year}, eastern IT load (error bars: seed "
+                 f"range; text: Δ vs {ref} [95 % CI])", fontsize=style.title_size)
     fig.tight_layout()
     return fig
