@@ -257,13 +257,10 @@ def coalition_code(mask: int, n_groups: int) -> str:
 
 def _sweep_api() -> tuple[Any, Any]:
     """(module with Plan, SweepSettings, fingerprint, check_run_configs; execute_plan) of the
-    sweep runner: the `experiments.sweep` package, or the older `experiments.batch`."""
-    try:
-        from experiments.sweep import execute_plan
-        from experiments.sweep import plan as api
-    except ImportError:
-        from experiments import batch as api
-        execute_plan = api.execute_plan
+    sweep runner (`experiments.sweep`)."""
+    from experiments.sweep import execute_plan
+    from experiments.sweep import plan as api
+
     return api, execute_plan
 
 
