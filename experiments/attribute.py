@@ -5,7 +5,7 @@
 
 Each coalition of instrument groups is one model config: the counterfactual's, with the keys
 of the groups that are on taken from the package. Every coalition runs for every seed as one
-resumable sweep (experiments.batch; re-running the command skips finished runs). Per group
+resumable sweep (experiments.sweep; re-running the command skips finished runs). Per group
 it reports, paired by seed with 95 % t-intervals over seeds: the effect of removing it from
 the package, of adding it to the counterfactual, and its Shapley value (exact over all 2^G
 coalitions, or permutation-sampled with the sampling error), for MW served in the west,
