@@ -32,9 +32,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments import shapley
 from experiments.paired import CONFIDENCE, t_interval
+from model.paths import CONF_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
 METHODS = ("exact", "sampled", "auto")
 COALITION = "coalition"              # the design axis: one choice per coalition (bit string)
 BOOTSTRAP = 2000                     # resamples of seeds for the cost-ratio intervals

@@ -296,10 +296,10 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
         return BW.paired(runs, ref).assign(year=year(d))
 
     def attribution_table() -> pd.DataFrame:
-        return pd.read_csv(ROOT / str(b.attribution) / "attribute.csv")
+        return pd.read_csv(Path(str(b.attribution)) / "attribute.csv")
 
     def no_attribution(d: BriefData) -> str | None:
-        path = ROOT / str(b.attribution) / "attribute.csv"
+        path = Path(str(b.attribution)) / "attribute.csv"
         return None if path.is_file() else f"no {b.attribution}/attribute.csv: run make attribute"
 
     outcomes = list(b.heatmap_outcomes)
