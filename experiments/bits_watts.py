@@ -163,7 +163,8 @@ def figure(table: pd.DataFrame, style: Any, year: int) -> Any:
             ax.bar(x, m, 0.6, color="0.6", edgecolor="0.2", linewidth=0.4)
         ax.errorbar(x, m, yerr=err, fmt="none", ecolor="0.1", capsize=3, lw=0.8)
         for xi, s in zip(x, scen, strict=True):
-            if (s, metric) in diff.index and np.isfinite(diff.loc[(s, metric), "diff_low"]):
+            if "diff_low" in diff.columns and (s, metric) in diff.index \
+                    and np.isfinite(diff.loc[(s, metric), "diff_low"]):
                 d = diff.loc[(s, metric)]
                 ax.annotate(f"{d['diff_mean']:+.3g}\n[{d['diff_low']:+.2g}, {d['diff_high']:+.2g}]",
                             (xi, 0), xytext=(0, 2), textcoords="offset points", ha="center",
