@@ -7,7 +7,7 @@ ARGS   ?=
 PORT   ?= 8765
 SWEEP  ?=
 
-.PHONY: setup run test validate calibrate sweep sensitivity brief bench explore browse lint clean
+.PHONY: setup run test validate calibrate sweep sensitivity brief attribute noise bench explore browse lint clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,12 @@ sensitivity: $(STAMP)
 
 brief: $(STAMP)
 	$(PY) -m experiments.brief $(ARGS)
+
+attribute: $(STAMP)
+	$(PY) -m experiments.attribute $(ARGS)
+
+noise: $(STAMP)
+	$(PY) -m experiments.noise_check $(ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench $(ARGS)

@@ -26,6 +26,7 @@ from model.constants import (
 )
 from model.schema import Node, Supply
 from model.state import MonthAccount, Rules
+from model.streams import DC_ORIGINS, Streams, entity_key
 
 if TYPE_CHECKING:
     from agents.enterprise import EnterpriseTable
@@ -46,7 +47,7 @@ class Fleet:
     FIELDS_F = ("pue", "green_target", "green_share", "markup", "cash", "capex_per_kw",
                 "land_per_kw", "util_ema", "investment_rmb")
     FIELDS_I = ("node", "kind", "status", "online_month", "built_month", "retire_month",
-                "loss_months")
+                "loss_months", "key")   # key: stable identity (model.streams.entity_key)
 
     def __init__(self, supply: Supply, nodes: tuple[Node, ...] = ()) -> None:
         self.supply = supply
@@ -96,10 +97,10 @@ class Fleet:
 
     # ------------------------------------------------------------ initial stock
 
-    def build_initial_stock(self, model: mesa.Model, month: int,
-                            rng: np.random.Generator) -> None:
+    def build_initial_stock(self, model: mesa.Model, month: int, streams: Streams) -> None:
         """The 2021 stock by node (lognormal sizes, ages, PUE, intelligent share), then the
-        projects already under construction."""
+        projects already under construction; each node (and pipeline year) draws from its own
+        stream, and every data center gets a stable key."""
         s = self.supply
         kinds = np.array([k.share for k in s.operator_kinds])
         shares = np.asarray(s.capacity_shares)
@@ -107,9 +108,10 @@ class Fleet:
         for node, count in enumerate(counts.astype(int)):
             if count == 0:
                 continue
+            rng = streams.generator("initial_stock", node)
             sizes = rng.lognormal(0.0, s.initial_size_sigma, count)
             sizes *= shares[node] * s.initial_capacity_mw / sizes.sum()
-            for size in sizes:
+            for k, size in enumerate(sizes):
                 age = rng.uniform(0.0, s.initial_max_age_years)
                 built = month - int(age * 12)
                 intel = np.clip(s.intelligent_capacity_share
@@ -122,10 +124,11 @@ class Fleet:
                     markup=s.initial_markup, online_month=built, built_month=built,
                     retire_month=built + int(s.life_years * 12),
                     capex_per_kw=s.capex_rmb_per_kw, land_per_kw=self.nodes[node].land_rmb_per_kw,
-                    util_ema=s.initial_utilisation[node], green_target=s.voluntary_green_share)
-        self._build_pipeline(model, month, rng)
+                    util_ema=s.initial_utilisation[node], green_target=s.voluntary_green_share,
+                    key=entity_key(DC_ORIGINS["initial"], node, k))
+        self._build_pipeline(model, month, streams)
 
-    def _build_pipeline(self, model: mesa.Model, month: int, rng: np.random.Generator) -> None:
+    def _build_pipeline(self, model: mesa.Model, month: int, streams: Streams) -> None:
         """Projects already under construction at the start, online during their year."""
         s = self.supply
         kinds = np.array([k.share for k in s.operator_kinds])
@@ -133,9 +136,10 @@ class Fleet:
             for node, share in enumerate(shares):
                 if share <= 0:
                     continue
+                rng = streams.generator("pipeline", year, node)
                 mean_dc = s.initial_capacity_mw / s.n_datacenters
                 parts = max(1, int(round(share * mw / mean_dc)))   # projects of a mean DC [C]
-                for _ in range(parts):
+                for k in range(parts):
                     online = max(year * 12 + int(rng.integers(0, 12)), month + 1)
                     size = share * mw / parts
                     geo = self.nodes[node]
@@ -148,7 +152,8 @@ class Fleet:
                         retire_month=online + int(s.life_years * 12),
                         capex_per_kw=s.capex_rmb_per_kw, land_per_kw=geo.land_rmb_per_kw,
                         util_ema=s.initial_utilisation[node],
-                        green_target=s.voluntary_green_share)
+                        green_target=s.voluntary_green_share,
+                        key=entity_key(DC_ORIGINS["pipeline"], year, node, k))
 
     # ------------------------------------------------------------ the month
 

@@ -22,6 +22,7 @@ import numpy as np
 from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
 from model.market import Choosers, Pools, Terms
 from model.schema import Demand
+from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, ranks
 
 if TYPE_CHECKING:
     from agents.datacenter import Fleet
@@ -34,13 +35,16 @@ SEG_CLASS = np.array([c for _, c in SEGMENTS])
 class EnterpriseTable:
     """Column store of all enterprises: one row per agent, one column per segment."""
 
-    def __init__(self, demand: Demand, n_nodes: int, rng: np.random.Generator) -> None:
+    def __init__(self, demand: Demand, n_nodes: int, streams: Streams) -> None:
+        """Draw `demand.n_enterprises` groups; each attribute from its own stream."""
         e = demand.n_enterprises
+        rng = streams.enterprise
         sectors = demand.sectors
         sector_share = np.array([s.share for s in sectors])
-        self.sector = rng.choice(len(sectors), size=e, p=sector_share / sector_share.sum())
-        self.home = rng.choice(n_nodes, size=e, p=np.asarray(demand.origin_shares))
-        size = rng.lognormal(0.0, demand.size_sigma, size=e)
+        self.sector = rng("sector").choice(len(sectors), size=e,
+                                           p=sector_share / sector_share.sum())
+        self.home = rng("home").choice(n_nodes, size=e, p=np.asarray(demand.origin_shares))
+        size = rng("size").lognormal(0.0, demand.size_sigma, size=e)
         # each sector gets its share of national load; firms split it by size
         sector_load = np.zeros(e)
         for k, s in enumerate(sectors):
@@ -56,17 +60,20 @@ class EnterpriseTable:
         self.pool = np.full(self.demand_mw.shape, -1, dtype=np.int64)  # serving pool or -1
         self.load_w = np.zeros(self.demand_mw.shape, dtype=np.int64)   # placed load, W
         sens = np.array([s.price_sensitivity for s in sectors])[self.sector]
-        self.beta = sens * rng.lognormal(0.0, demand.price_sensitivity_sigma, e) \
+        self.beta = sens * rng("beta").lognormal(0.0, demand.price_sensitivity_sigma, e) \
             / demand.logit_scale_rmb
         self.risk = np.clip(np.array([s.risk_aversion for s in sectors])[self.sector]
-                            * rng.uniform(*demand.preference_spread, e), 0.0, 1.0)
+                            * rng("risk").uniform(*demand.preference_spread, e), 0.0, 1.0)
         self.green = np.clip(np.array([s.green_preference for s in sectors])[self.sector]
-                             * rng.uniform(*demand.preference_spread, e), 0.0, 1.0)
+                             * rng("green").uniform(*demand.preference_spread, e), 0.0, 1.0)
         self.intensity = np.array([s.data_intensity for s in sectors])[self.sector]
         residency = np.array([s.residency for s in sectors])[self.sector]
         latency_bound = SEG_CLASS[None, :] < 2   # realtime and interactive data can be bound
-        self.resident = latency_bound & (rng.random(self.demand_mw.shape) < residency[:, None])
+        self.resident = latency_bound & (rng("resident").random(self.demand_mw.shape)
+                                         < residency[:, None])
         self.growth_multiplier = np.array([s.growth_multiplier for s in sectors])[self.sector]
+        self.key = np.arange(e, dtype=np.int64)       # stable identity (keys its draws)
+        self.splits = np.zeros(e, dtype=np.int64)     # times this row has split
         self.n = e
         self.agents: list[Enterprise] = []
 
@@ -81,20 +88,32 @@ class EnterpriseTable:
         self.demand_mw *= (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
 
     ROW_FIELDS = ("sector", "home", "demand_mw", "pool", "load_w", "beta", "risk", "green",
-                  "intensity", "resident", "growth_multiplier")
+                  "intensity", "resident", "growth_multiplier", "key", "splits")
 
     def split(self, rows: np.ndarray) -> np.ndarray:
         """Split enterprise groups in two: each new row takes half of every segment's demand
-        and the same attributes; its load is unplaced (it will choose). Returns new rows."""
+        and the same attributes; its load is unplaced (it will choose). Returns new rows.
+        A new row's key derives from its parent's key and split count, so it is the same
+        whatever else split before it."""
         new = np.arange(self.n, self.n + len(rows))
         self.demand_mw[rows] *= 0.5
+        self.splits[rows] += 1
+        child_keys = [entity_key(ENTERPRISE_SPLIT, int(k), int(s))
+                      for k, s in zip(self.key[rows], self.splits[rows], strict=True)]
         for field in self.ROW_FIELDS:
             arr = getattr(self, field)
             setattr(self, field, np.concatenate([arr, arr[rows]]))
         self.pool[new] = -1
         self.load_w[new] = 0
+        self.key[new] = child_keys
+        self.splits[new] = 0
         self.n += len(rows)
         return new
+
+    def segment_keys(self) -> np.ndarray:
+        """[E, 6] stable identity of every segment: a hash of (enterprise key, segment)."""
+        return combine(self.key[:, None].view(np.uint64),
+                       np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]).view(np.int64)
 
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
@@ -120,13 +139,15 @@ class EnterpriseTable:
             self.load_w[gone] = 0
 
     def renew_and_grow(self, want: np.ndarray, cap_w: np.ndarray, contract_months: float,
-                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                       streams: Streams, month: int) -> tuple[np.ndarray, np.ndarray]:
         """Contracts due for renewal (one in `contract_months` a month) go back to the market;
         the others grow (or shrink) in place, accepted per pool in random priority order while
         they fit; the growth that does not fit overflows: the segment leaves its pool.
+        Each segment's renewal draw and priority are its own this month (`streams`).
         Returns (movers [k, 2] rows/segments, free W of every pool)."""
         placed = self.pool >= 0
-        renew = placed & (rng.random(want.shape) < 1.0 / contract_months)
+        seg_keys = self.segment_keys()
+        renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
         stay = placed & ~renew
         occ = np.bincount(self.pool[stay], weights=self.load_w[stay], minlength=len(cap_w))
         free = cap_w - occ.astype(np.int64)
@@ -136,8 +157,10 @@ class EnterpriseTable:
         if len(grow_idx):
             g_pool = self.pool[grow_idx[:, 0], grow_idx[:, 1]]
             g_load = delta[grow_idx[:, 0], grow_idx[:, 1]]
-            # by pool, then a random priority (unique keys, so any sort gives this order)
-            order = np.argsort(g_pool * len(g_pool) + rng.permutation(len(g_pool)))
+            # by pool, then each segment's own random priority this month
+            u = streams.per_entity("growth_priority", seg_keys[grow_idx[:, 0], grow_idx[:, 1]],
+                                   month)
+            order = np.lexsort((u, g_pool))
             gp, gl = g_pool[order], g_load[order]
             csum = np.cumsum(gl)
             first = np.r_[True, gp[1:] != gp[:-1]]
@@ -158,27 +181,29 @@ class EnterpriseTable:
         return movers, free
 
     def choose(self, movers: np.ndarray, want: np.ndarray, free_w: np.ndarray, fleet: Fleet,
-               terms: Terms, rng: np.random.Generator, place: Callable) -> None:
+               terms: Terms, streams: Streams, key: tuple[int, int], place: Callable) -> None:
         """Movable segments `movers` ([k, 2] rows/segments) choose among the pools with free
-        capacity (`free_w`, W) in the placement market `place`; unplaced load is unserved."""
+        capacity (`free_w`, W) in the placement market `place`; unplaced load is unserved.
+        `key` (month, market call) keys the call's taste shocks and priorities."""
         rows, segs = movers[:, 0], movers[:, 1]
         open_pools = np.flatnonzero(free_w > 0)
         local_index = np.full(len(free_w), -1)
         local_index[open_pools] = np.arange(len(open_pools))
         now = self.pool[rows, segs]
         current = np.where(now >= 0, local_index[np.maximum(now, 0)], -1)
+        keys = self.segment_keys()[rows, segs]
         choosers = Choosers(
             home=self.home[rows], ctype=SEG_TYPE[segs], lclass=SEG_CLASS[segs],
             load_w=want[rows, segs], current=current, beta=self.beta[rows], risk=self.risk[rows],
             green=self.green[rows], intensity=self.intensity[rows],
-            resident=self.resident[rows, segs])
+            resident=self.resident[rows, segs], key=keys)
         dc = open_pools // 2
         pools = Pools(node=fleet.node[dc], ctype=open_pools % 2,
                       price=fleet.price[dc, open_pools % 2], green=fleet.green_share[dc],
-                      free_w=free_w[open_pools])
-        draws = rng.random((len(rows), 6))
-        priority = rng.permutation(len(rows))
-        assigned, _ = place(choosers, pools, terms, draws, priority)
+                      free_w=free_w[open_pools], key=fleet.key[dc] * 2 + open_pools % 2)
+        noise = streams.call_key("market", *key)
+        priority = ranks(streams.per_entity("market_priority", keys, *key))
+        assigned, _ = place(choosers, pools, terms, noise, priority)
         ok = assigned >= 0
         self.pool[rows, segs] = np.where(ok, open_pools[np.maximum(assigned, 0)], -1)
         self.load_w[rows, segs] = np.where(ok, want[rows, segs], 0)

@@ -28,6 +28,7 @@ from model.constants import (
     years_since_base,
 )
 from model.state import Rules, SimulationState
+from model.streams import DC_ORIGINS, entity_key, pick
 
 
 class Investor:
@@ -90,7 +91,7 @@ class Investor:
         compute type, exceeds the planning level; each project must pass its own NPV test
         and national approval."""
         m = self.model
-        f, s, rng, n = m.fleet, m.config.supply, m.rng, m.map.n
+        f, s, n = m.fleet, m.config.supply, m.map.n
         lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
         self.update_expectations()
         growth = (1.0 + self.growth_expectation) ** lag_years                  # [type]
@@ -110,20 +111,27 @@ class Investor:
         # they plan for the planning level at a lower true utilisation
         planning = max(s.planning_utilisation - s.optimism, 0.05)
         gap = seen * growth[None, :] * local[:, None] / planning - planned
-        kinds = np.array([k.share for k in s.operator_kinds])
+        kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
         expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
+            # the node-month's own stream: project k draws (size, kind, approval, lag)
+            rng = m.streams.generator("investment", m.month, int(node), int(ctype))
+            k = 0
             while budget > 0:
-                size = min(rng.uniform(low, high), max(budget, low))
+                u_size, u_kind, u_approve, u_lag = rng.random(4)
+                size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
                 # the node's whole pipeline (own and others' projects, operating, under
                 # construction and just approved) shares the expected load
                 util = float(expected[node, ctype] / max(planned[node, ctype] + size, 1e-9))
-                if self.propose(int(node), int(rng.choice(len(kinds), p=kinds)), size, rules,
-                                use_npv=True, intelligent=float(ctype), expected_util=util):
+                key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
+                if self.propose(int(node), pick(kinds, u_kind), size, rules, use_npv=True,
+                                draws=(u_approve, u_lag), key=key, intelligent=float(ctype),
+                                expected_util=util):
                     planned[node, ctype] += size
+                k += 1
 
     def project_size_range(self) -> tuple[float, float]:
         """Smallest and largest build project, MW: supply.project_size in units of the mean
@@ -152,11 +160,18 @@ class Investor:
             have = f.cap_mw[live].sum() * 1000 / s.rack_kw
             budget = (target - have) * s.rack_target_follow * s.rack_kw / 1000   # MW
             low, high = self.project_size_range()
+            # the node-month's own stream: project k draws (size, approval, lag)
+            rng = m.streams.generator("rack_target", m.month, gov.index)
+            k = 0
             while budget > 0:
-                size = min(m.rng.uniform(low, high), budget)
+                u_size, u_approve, u_lag = rng.random(3)
+                size = min(low + u_size * (high - low), budget)
                 budget -= size
                 self.propose(gov.index, kinds.index("state"), size, rules, use_npv=False,
+                             draws=(u_approve, u_lag),
+                             key=entity_key(DC_ORIGINS["rack_target"], m.month, gov.index, k),
                              exempt=s.state_exempt_from_floor)
+                k += 1
 
     def npv(self, node: int, kind: int, size_mw: float, pue: float, intel: float, green: float,
             capex_total: float, subsidy_rate: float, rules: Rules,
@@ -186,12 +201,14 @@ class Investor:
         return margin * annuity_factor(hurdle, s.life_years) - capex_total * (1 - subsidy_rate)
 
     def propose(self, node: int, kind: int, size_mw: float, rules: Rules, use_npv: bool,
-                exempt: bool = False, intelligent: float | None = None,
-                expected_util: float | None = None) -> bool:
+                draws: tuple[float, float], key: int, exempt: bool = False,
+                intelligent: float | None = None, expected_util: float | None = None) -> bool:
         """A build project: design PUE under the cap, NPV test, the request for national
         approval (judged on the project's demand case, the expected utilisation at completion,
         when the capacity plan gives one; else on the node's utilisation now), the local capex
-        subsidy. Returns whether it was started."""
+        subsidy. Returns whether it was started. `draws`: the project's own uniforms for the
+        approval and the construction lag; `key`: its stable identity (keys its customers'
+        taste shocks)."""
         m = self.model
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
@@ -217,12 +234,13 @@ class Investor:
             acc.node_energy[node] * 12
             + size_mw * s.quota_load_factor * pue * HOURS_PER_YEAR) / 1e6 <= quota
         case = float(acc.node_util[node]) if expected_util is None else expected_util
-        if not m.national.approve(node, m.month, case, exempt, energy_ok,
-                                  float(m.rng.random()), size_mw):
+        if not m.national.approve(node, m.month, case, exempt, energy_ok, float(draws[0]),
+                                  size_mw):
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
             if subsidy_rate > 0 else 0.0
-        lag = int(m.rng.integers(s.build_lag_months[0], s.build_lag_months[1] + 1))
+        lo, hi = s.build_lag_months
+        lag = lo + min(int(draws[1] * (hi - lo + 1)), hi - lo)
         online = m.month + lag
         years = years_since_base(online)
         f.add(m, node=node, kind=kind, status=BUILDING,
@@ -232,7 +250,7 @@ class Investor:
               built_month=m.month, retire_month=online + int(s.life_years * 12),
               capex_per_kw=capex_kw, land_per_kw=geo.land_rmb_per_kw,
               util_ema=self.node_util_ema[node], investment_rmb=capex_total,
-              cash=subsidy - capex_total)
+              cash=subsidy - capex_total, key=key)
         acc.capex_subsidy[node] += subsidy
         acc.investment[node] += capex_total
         acc.new_mw[node] += size_mw

@@ -35,11 +35,15 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import attribute as A
+from experiments import bits_watts as BW
 from experiments import figures as F
+from experiments.paired import paired_differences
 from model.outcomes import KEY_NUMBERS, OUTCOMES
 from model.paths import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"   # --scenarios: >= 10 seeds for paired intervals
 RUN_FILES = ("national.parquet", "manifest.json")
 NOT_LEVERS = {"run_id", "point", "seed", "scenario"}
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,7 +65,6 @@ class BriefData:
     node: pd.DataFrame
     flows: pd.DataFrame                        # run_id, scenario, seed, year, origin, serving,
                                                # latency_class, mw (yearly mean MW)
-    lines: pd.DataFrame                        # run_id, line, sending_price, ef, loss, weight
     geo: pd.DataFrame                          # node, lat, lon, role, hub
     configs: dict[str, dict[str, Any]]         # scenario -> one run's resolved config
     levers: list[str] = field(default_factory=list)
@@ -118,34 +121,6 @@ def _flows_yearly(files: list[Path], run_ids: list[str], national: pd.DataFrame
     return flows.drop(columns=["mw_months", "months"])
 
 
-def _lines(configs: dict[str, dict[str, Any]], run_ids: Sequence[str],
-           folders: Sequence[Path]) -> pd.DataFrame:
-    """Enabled UHV lines per run (sending price RMB/kWh, ef kgCO2/kWh, loss share), weighted
-    by energy: a run's ``lines.parquet`` (sent_mwh per line) if present, else GW ×
-    utilisation from its config."""
-    rows = []
-    for rid, folder in zip(run_ids, folders, strict=True):
-        cfg = configs[rid]
-        lines = (cfg.get("geography") or {}).get("uhv_lines") or {}
-        sent = {}
-        table = folder / "lines.parquet"
-        if table.is_file():
-            lt = pd.read_parquet(table)
-            if {"line", "sent_mwh"} <= set(lt.columns):
-                sent = lt.groupby("line")["sent_mwh"].sum().to_dict()
-        for name, ln in lines.items():
-            if not ln.get("enabled", True):
-                continue
-            weight = sent.get(name, float(ln.get("gw", 0)) * float(ln.get("utilisation", 1)))
-            if weight > 0 and "sending_price" in ln and "ef" in ln:
-                rows.append({"run_id": rid, "line": name,
-                             "sending_price": float(ln["sending_price"]),
-                             "ef": float(ln["ef"]), "loss": float(ln.get("loss", 0)),
-                             "weight": float(weight)})
-    return pd.DataFrame(rows, columns=["run_id", "line", "sending_price", "ef", "loss",
-                                       "weight"])
-
-
 def _geo(config: dict[str, Any]) -> pd.DataFrame:
     nodes = (config.get("geography") or {}).get("nodes") or {}
     hubs = set(((config.get("policy") or {}).get("national") or {}).get("hubs") or ())
@@ -175,7 +150,7 @@ def _assemble(kind: str, path: Path, runs: pd.DataFrame, run_cfgs: dict[str, dic
     levers = [c for c in runs.columns if c not in NOT_LEVERS | {"folder"}
               and not c.startswith("x:") and pd.api.types.is_numeric_dtype(runs[c])
               and runs[c].nunique() > 1]
-    return BriefData(kind, path, runs, national, node, flows, _lines(run_cfgs, ids, folders),
+    return BriefData(kind, path, runs, national, node, flows,
                      _geo(next(iter(configs.values()))), configs, levers, manifest=manifest)
 
 
@@ -308,17 +283,25 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
                     f"{len(d.levers)}: {', '.join(d.levers) or 'none'})")
         return None
 
-    def no_counterfactual(d: BriefData) -> str | None:
-        if b.counterfactual not in d.scenarios:
-            return f"needs the counterfactual scenario '{b.counterfactual}' among the runs"
-        if len(d.scenarios) < 2:
-            return "needs a scenario besides the counterfactual"
-        return None
-
     def no_sensitivity(d: BriefData) -> str | None:
         if d.sensitivity is None or d.sensitivity.empty:
             return "needs a Sobol or Morris sweep (experiments.sensitivity)"
         return None
+
+    def bits_table(d: BriefData) -> pd.DataFrame:
+        lines = BW.read_lines(list(d.runs["folder"]), list(d.runs["run_id"]))
+        config = next(iter(d.configs.values()))
+        runs = BW.per_run(d.national, d.node, d.flows, lines, config, year(d))
+        ref = b.bits_reference if b.bits_reference in set(runs["scenario"]) \
+            else runs["scenario"].iloc[0]
+        return BW.paired(runs, ref).assign(year=year(d))
+
+    def attribution_table() -> pd.DataFrame:
+        return pd.read_csv(Path(str(b.attribution)) / "attribute.csv")
+
+    def no_attribution(d: BriefData) -> str | None:
+        path = Path(str(b.attribution)) / "attribute.csv"
+        return None if path.is_file() else f"no {b.attribution}/attribute.csv: run make attribute"
 
     outcomes = list(b.heatmap_outcomes)
     targets = dict(b.targets)
@@ -355,26 +338,24 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
                   lambda d: None, lambda d: F.emissions_electricity_data(d.national, style),
                   lambda d: F.emissions_electricity(d.national, style)),
         FigureJob("bits_vs_watts", "Moving bits vs moving watts",
-                  "Cost and CO2 per MWh of IT load: staying in the east (eastern tariff, grid "
-                  "factor and PUE), moving the load west (western tariff, factor and PUE plus "
-                  "data-transfer cost per MWh served away from its origin) or importing western "
-                  "power over UHV (sending price and factor grossed up for line losses, plus "
-                  "the UHV tariff, at eastern PUE); and the mean one-way latency of moved load.",
-                  no_flows,
-                  lambda d: F.bits_vs_watts_data(d.national, d.node, d.flows, d.lines, year(d),
-                                                 style),
-                  lambda d: F.bits_vs_watts(d.national, d.node, d.flows, d.lines, style,
-                                            year(d))),
-        FigureJob("cost_effectiveness", "Cost-effectiveness by instrument",
-                  f"Cumulative subsidy outlay per instrument divided by the western MW gained "
-                  f"and the tCO2 (location-based) avoided against '{b.counterfactual}', paired "
-                  f"by seed; median with {lo:g}–{hi:g} % range. The package acts jointly: "
-                  "each bar is an instrument's outlay per unit of the whole package's effect.",
-                  no_counterfactual,
-                  lambda d: F.cost_effectiveness_data(d.national, b.counterfactual, year(d),
-                                                      style),
-                  lambda d: F.cost_effectiveness(d.national, style, b.counterfactual,
-                                                 year(d))),
+                  "What the runs spend and emit to serve the IT load of eastern enterprises, "
+                  "wherever it was placed, per MWh of that load: energy at the serving node's "
+                  "tariff and PUE, the UHV transmission tariff paid into the serving node, "
+                  "data transfer for load served away from home, and the annuitised capex of "
+                  "the capacity it occupies; CO2 at the serving node's grid factor; latency of "
+                  "moved load. Bars: mean over seeds, error bars: seed range; text: paired "
+                  f"difference from '{b.bits_reference}' with its 95 % interval "
+                  "(experiments/bits_watts.py; rows of the CSV name their runs).",
+                  no_flows, bits_table, lambda d: BW.figure(bits_table(d), style, year(d))),
+        FigureJob("attribution", "Which instrument buys what",
+                  "Shapley contribution of each instrument group of the package against the "
+                  "counterfactual (make attribute: every coalition of groups run for every "
+                  "seed, paired by seed): MW served in the west, MtCO2 avoided (location "
+                  "based) and public outlay per MW moved west; 95 % t-interval over seeds, "
+                  "hatched where it spans 0; 'not resolved' where the MW effect's interval "
+                  "spans 0.",
+                  no_attribution, lambda d: attribution_table(),
+                  lambda d: A.figure(attribution_table(), style)),
         FigureJob("sensitivity", "Sensitivity indices",
                   "Sobol (S1, ST) or Morris (mu*, sigma) indices per parameter from "
                   "experiments.sensitivity; bars are means across seeds, whiskers min–max.",
@@ -395,25 +376,43 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
 # ---------------------------------------------------------------- key numbers
 
 def key_numbers(national: pd.DataFrame, years: Sequence[int],
-                quantiles: tuple[float, float] = (0.05, 0.95)) -> pd.DataFrame:
+                quantiles: tuple[float, float] = (0.05, 0.95), reference: str | None = None
+                ) -> pd.DataFrame:
     """Per scenario and year (those the runs reach): median and band across runs of the
     declared key numbers (`model.outcomes.KEY_NUMBERS`: west share, utilisation, PUE, TWh/yr,
-    MtCO2/yr in both accountings, subsidy outlay)."""
+    MtCO2/yr in both accountings, subsidy outlay); no band from fewer than 3 runs. With a
+    `reference` scenario among the runs, also each scenario's difference from it paired by
+    seed: diff_mean, diff_low, diff_high (95 % t-interval), n_pairs."""
     part = national[national["year"].isin(list(years))]
     frames = []
     for o in (OUTCOMES[name] for name in KEY_NUMBERS):
         per_run = F.yearly(part, [o.column], o.agg)
         per_run["value"] = per_run[o.column] * o.scale
         out = F.band(per_run, ["scenario", "year"], "value", quantiles)
+        if reference is not None and (per_run["scenario"] == reference).any():
+            diff = paired_differences(per_run, "scenario", reference, "value",
+                                      keys=("year",)).rename(columns={"n_seeds": "n_pairs"})
+            out = out.merge(diff, on=["scenario", "year"], how="left")
         out.insert(0, "metric", o.label)
         frames.append(out)
     return pd.concat(frames, ignore_index=True)
 
 
+def _number_cell(row: Any) -> str:
+    """'median [p05–p95]' (no band from < 3 runs), then the paired difference if any."""
+    text = f"{row.median:,.3g}"
+    if np.isfinite(row.p05):
+        text += f" [{row.p05:,.3g}–{row.p95:,.3g}]"
+    low = getattr(row, "diff_low", np.nan)
+    if np.isfinite(low):
+        text += f"; Δ {row.diff_mean:+,.3g} [{low:+,.3g}, {row.diff_high:+,.3g}]"
+    return text
+
+
 def key_numbers_html(table: pd.DataFrame) -> str:
-    """Wide HTML table: rows scenario × metric, columns years, cells median [p05–p95]."""
-    cell = table.assign(text=[f"{m:,.3g} [{lo:,.3g}–{hi:,.3g}]" for m, lo, hi in
-                              zip(table["median"], table["p05"], table["p95"], strict=True)])
+    """Wide HTML table: rows scenario × metric, columns years, cells median [p05–p95] and
+    the paired difference from the reference scenario with its 95 % interval."""
+    cell = table.assign(text=[_number_cell(r) for r in table.itertuples(index=False)])
     wide = cell.pivot_table(index=["scenario", "metric"], columns="year", values="text",
                             aggfunc="first", sort=False)
     return wide.to_html(classes="numbers", border=0, escape=True)
@@ -561,7 +560,7 @@ def build_brief(data: BriefData, out: str | Path, cfg: DictConfig | None = None,
     say = print if progress else (lambda *a, **k: None)
     have = set(data.national["year"].unique())
     years = [y for y in cfg.brief.years if y in have] or [int(max(have))]
-    numbers = key_numbers(data.national, years, style.quantiles)
+    numbers = key_numbers(data.national, years, style.quantiles, cfg.brief.counterfactual)
     numbers.to_csv(out / "key_numbers.csv", index=False)
     record = write_provenance(data, out, cfg)
     pdf = PdfPages(out / "brief.pdf") if cfg.brief.pdf else None
@@ -642,7 +641,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="override conf/brief.yaml, e.g. figures.greyscale=true "
                              "(repeatable)")
     parser.add_argument("--scenarios", help="run these scenarios first (comma-separated)")
-    parser.add_argument("--seeds", default="1,2,3", help="seeds for --scenarios (default 1,2,3)")
+    parser.add_argument("--seeds", default=DEFAULT_SEEDS,
+                        help=f"seeds for --scenarios (default {DEFAULT_SEEDS}: enough for the "
+                             "paired intervals the brief prints)")
     parser.add_argument("--start", help="first month for --scenarios (YYYY-MM)")
     parser.add_argument("--end", help="last month for --scenarios (YYYY-MM)")
     parser.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",

@@ -27,12 +27,11 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from model.constants import HOURS_PER_MONTH, LATENCY_CLASSES, ROLES  # noqa: E402
+from experiments.paired import MIN_BAND_RUNS, t_interval  # noqa: E402
+from model.constants import LATENCY_CLASSES, ROLES  # noqa: E402
 from model.outcomes import ENERGY_PANELS, OUTCOMES  # noqa: E402
 
 ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
-INSTRUMENTS = {"subsidy_voucher_rmb": "compute vouchers", "subsidy_power_rmb": "power discounts",
-               "subsidy_capex_rmb": "capex/land subsidies", "subsidy_total_rmb": "all instruments"}
 DASHES = ["", (4, 2), (1, 1.5), (6, 2, 1, 2), (3, 1, 1, 1, 1, 1), (8, 3)]
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 
@@ -53,6 +52,7 @@ class FigureStyle:
     sequential: str = "viridis"
     band: tuple[float, float] = (5.0, 95.0)
     sizes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    node_labels: dict[str, str] = field(default_factory=dict)   # node id -> name in figures
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> FigureStyle:
@@ -61,7 +61,13 @@ class FigureStyle:
         plain["band"] = tuple(float(b) for b in plain.get("band", (5, 95)))
         plain["sizes"] = {k: tuple(float(x) for x in v) for k, v in dict(plain.get("sizes",
                                                                               {})).items()}
+        plain["node_labels"] = {str(k): str(v) for k, v in
+                                dict(plain.get("node_labels") or {}).items()}
         return cls(**plain)
+
+    def node_label(self, node: str) -> str:
+        """A node's human name (``node_labels``), else its id with spaces."""
+        return self.node_labels.get(node, node.replace("_", " "))
 
     @property
     def errorbar(self) -> tuple[str, float]:
@@ -108,12 +114,14 @@ def scenarios_in(frame: pd.DataFrame) -> list[str]:
 
 def band(frame: pd.DataFrame, by: Sequence[str], value: str,
          quantiles: tuple[float, float] = (0.05, 0.95)) -> pd.DataFrame:
-    """Median and percentile band of ``value`` across runs within each ``by`` group."""
+    """Median and percentile band of ``value`` across runs within each ``by`` group; the
+    band is NaN (not drawn) where fewer than ``MIN_BAND_RUNS`` runs stand behind it."""
     grouped = frame.groupby(list(by), sort=False, observed=True)[value]
     out = grouped.median().rename("median").to_frame()
     out["p05"] = grouped.quantile(quantiles[0])
     out["p95"] = grouped.quantile(quantiles[1])
     out["n_runs"] = grouped.size()
+    out.loc[out["n_runs"] < MIN_BAND_RUNS, ["p05", "p95"]] = np.nan
     return out.reset_index()
 
 
@@ -250,7 +258,7 @@ def hub_scorecard(node: pd.DataFrame, style: FigureStyle, years: Sequence[int],
              .assign(order=lambda d: d["role"].map(ROLE_ORDER))
              .sort_values(["order", "node"]))
     ypos = {n: i for i, n in enumerate(nodes["node"])}
-    labels = [f"{n} ({r}{', hub' if h else ''})" for n, r, h in
+    labels = [f"{style.node_label(n)} ({r}{', hub' if h else ''})" for n, r, h in
               zip(nodes["node"], nodes["role"], nodes["hub"], strict=True)]
     width, height = style.size("hub_scorecard")   # height per year
     fig, axes = plt.subplots(len(years), 2, figsize=(width, height * len(years) + 0.6),
@@ -334,8 +342,11 @@ def _binned(values: pd.Series, bins: int) -> pd.Series:
 
 def sweep_heatmap_data(national: pd.DataFrame, levers: Sequence[str], outcomes: Sequence[str],
                        year: int, bins: int = 5) -> pd.DataFrame:
-    """Median across runs (seeds and other axes) of each outcome in ``year`` over a grid of two
-    swept levers; long table: outcome, lever_x, lever_y, median, n_runs."""
+    """Each outcome in ``year`` over a grid of two swept levers; long table: outcome,
+    lever_x, lever_y, median (level across runs), n_runs, and the difference from the
+    reference cell (both levers at their lowest level) paired by seed (runs of a cell and
+    seed averaged over any other axes): diff_mean, diff_low, diff_high (95 % t-interval),
+    n_pairs."""
     x, y = levers[:2]
     frames = []
     for text in outcomes:
@@ -348,6 +359,15 @@ def sweep_heatmap_data(national: pd.DataFrame, levers: Sequence[str], outcomes: 
         per_run["value"] = per_run[column] * outcome_scale(column)
         out = (per_run.groupby([x, y])["value"].agg(["median", "size"])
                .rename(columns={"size": "n_runs"}).reset_index())
+        cell_seed = per_run.groupby([x, y, "seed"])["value"].mean()
+        ref = cell_seed.xs((per_run[x].min(), per_run[y].min()), level=[x, y])
+        diffs = []
+        for (cx, cy), part in cell_seed.groupby(level=[x, y]):
+            d = (part.droplevel([x, y]) - ref).dropna()
+            iv = t_interval(d.to_numpy())
+            diffs.append({x: cx, y: cy, "diff_mean": iv.mean, "diff_low": iv.low,
+                          "diff_high": iv.high, "n_pairs": iv.n})
+        out = out.merge(pd.DataFrame(diffs), on=[x, y], how="left")
         out.insert(0, "outcome", f"{column}:{agg}")
         out.insert(1, "year", year)
         frames.append(out.rename(columns={x: "lever_x", y: "lever_y"})
@@ -357,22 +377,43 @@ def sweep_heatmap_data(national: pd.DataFrame, levers: Sequence[str], outcomes: 
 
 def sweep_heatmap(national: pd.DataFrame, style: FigureStyle, levers: Sequence[str],
                   outcomes: Sequence[str], year: int, bins: int = 5) -> Figure:
-    """Outcomes in ``year`` (median across seeds) over two swept levers, one panel per
-    outcome (docs/design.md §1.1 Q5)."""
+    """Outcomes in ``year`` over two swept levers, one panel per outcome (docs/design.md §1.1
+    Q5): the difference from the reference cell paired by seed. The colour scale is symmetric
+    and at least as wide as the largest interval, so noise never fills it; cells whose interval
+    spans zero are hatched; annotations give the difference and its half-width."""
     data = sweep_heatmap_data(national, levers, outcomes, year, bins)
     names = list(dict.fromkeys(data["outcome"]))
     fig, axes = plt.subplots(1, len(names), figsize=style.size("sweep_heatmap"), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         column, agg = parse_outcome(name)
-        grid = data[data["outcome"] == name].pivot(index="lever_y", columns="lever_x",
-                                                   values="median").sort_index(ascending=False)
-        sns.heatmap(grid, ax=ax, cmap=style.sequential, annot=grid.size <= 64, fmt=".3g",
-                    annot_kws={"fontsize": style.tick_size - 1},
-                    cbar_kws={"label": outcome_label(column, agg)})
+        sub = data[data["outcome"] == name]
+        grid = sub.pivot(index="lever_y", columns="lever_x",
+                         values="diff_mean").sort_index(ascending=False)
+        half = ((sub["diff_high"] - sub["diff_low"]) / 2).rename("half")
+        hw = sub.assign(half=half).pivot(index="lever_y", columns="lever_x",
+                                         values="half").reindex_like(grid)
+        lo = sub.pivot(index="lever_y", columns="lever_x", values="diff_low").reindex_like(grid)
+        hi = sub.pivot(index="lever_y", columns="lever_x", values="diff_high").reindex_like(grid)
+        limit = float(np.nanmax([np.nanmax(np.abs(grid.to_numpy())),
+                                 np.nanmax(hw.to_numpy(), initial=0.0), 1e-12]))
+        labels = np.array([[f"{m:+.3g}" + (f"\n±{h:.2g}" if np.isfinite(h) else "")
+                            for m, h in zip(mr, hr, strict=True)]
+                           for mr, hr in zip(grid.to_numpy(), hw.to_numpy(), strict=True)])
+        sns.heatmap(grid, ax=ax, cmap="RdBu_r", center=0.0, vmin=-limit, vmax=limit,
+                    annot=labels if grid.size <= 64 else False, fmt="",
+                    annot_kws={"fontsize": style.tick_size - 2},
+                    cbar_kws={"label": f"Δ {outcome_label(column, agg)}"})
+        unresolved = ~((lo.to_numpy() > 0) | (hi.to_numpy() < 0))
+        for (r, c), flag in np.ndenumerate(unresolved):
+            if flag:
+                ax.add_patch(plt.Rectangle((c, r), 1, 1, fill=False, hatch="///",
+                                           edgecolor="0.35", lw=0))
         ax.set_xlabel(_lever_label(levers[0]))
         ax.set_ylabel(_lever_label(levers[1]))
-        ax.set_title(f"{outcome_label(column, agg)}, {year}", fontsize=style.font_size)
-    return _finish(fig, "Sweep outcomes over two levers (median across seeds)", legend_rows=0)
+        ax.set_title(f"Δ {outcome_label(column, agg)}, {year}", fontsize=style.font_size)
+    return _finish(fig, "Sweep outcomes over two levers: difference from the lowest-level cell, "
+                        "paired by seed (±: 95 % half-width; hatched: interval spans 0)",
+                   legend_rows=0)
 
 
 def _lever_label(name: str) -> str:
@@ -432,199 +473,6 @@ def emissions_electricity(national: pd.DataFrame, style: FigureStyle) -> Figure:
     _legend_below(fig, axes[0])
     return _finish(fig, "Electricity and emissions of data centers (median and band across "
                         "runs)")
-
-
-# ---------------------------------------------------------------- bits vs watts
-
-def bits_vs_watts_data(national: pd.DataFrame, node: pd.DataFrame, flows: pd.DataFrame,
-                       lines: pd.DataFrame, year: int, style: FigureStyle | None = None
-                       ) -> pd.DataFrame:
-    """Cost (RMB per MWh of IT load) and CO2 (kgCO2 per MWh of IT load) in ``year`` of three
-    ways to meet eastern compute demand, per scenario (median and band across runs):
-
-    - ``stay east``: eastern DC tariff × eastern PUE; eastern grid factor × eastern PUE;
-    - ``move bits west``: western tariff × western PUE + data-transfer cost per MWh of IT load
-      served away from its origin (network_cost_rmb / (MW away × hours)); western grid factor
-      × western PUE; plus the mean one-way latency of migrated load (ms);
-    - ``move watts east (UHV)``: (sending price / (1 − loss) + UHV tariff per delivered MWh)
-      × eastern PUE; line factor / (1 − loss) × eastern PUE.
-
-    ``lines`` has one row per run and enabled UHV line: run_id, sending_price (RMB/kWh),
-    ef (kgCO2/kWh of the delivered mix), loss (share) and weight (energy share).
-    """
-    q = (style or FigureStyle()).quantiles
-    nat = national[national["year"] == year]
-    nod = node[node["year"] == year]
-    per_role = (nod.assign(te=nod["tariff"] * nod["energy_mwh"],
-                           ee=nod["grid_ef"] * nod["energy_mwh"],
-                           pe=nod["pue"] * nod["served_mw"])
-                .groupby(["run_id", "role"])[["te", "ee", "pe", "energy_mwh", "served_mw"]].sum())
-    tariff = (per_role["te"] / per_role["energy_mwh"]).unstack()      # RMB/kWh
-    ef = (per_role["ee"] / per_role["energy_mwh"]).unstack()          # kgCO2/kWh = tCO2/MWh
-    pue = (per_role["pe"] / per_role["served_mw"]).unstack()
-    fl = flows[(flows["year"] == year) & (flows["origin"] != flows["serving"])]
-    away_mw = fl.groupby("run_id")["mw"].sum()
-    runs = nat.groupby(["run_id", "scenario", "seed"]).agg(
-        network=("network_cost_rmb", "sum"), sent=("uhv_sent_mwh", "sum"),
-        lost=("uhv_loss_mwh", "sum"), uhv_tariff=("uhv_tariff_rmb", "sum"),
-        months=("month", "size"), latency=("mean_latency_ms_migrated", "mean")).reset_index()
-    runs = runs.join(away_mw.rename("away_mw"), on="run_id")
-    line = (lines.assign(sp=lines["sending_price"] * lines["weight"] / (1 - lines["loss"]),
-                         le=lines["ef"] * lines["weight"] / (1 - lines["loss"]))
-            .groupby("run_id")[["sp", "le", "weight"]].sum())
-    rows = []
-    for r in runs.itertuples(index=False):
-        te, tw = tariff.at[r.run_id, "east"], tariff.at[r.run_id, "west"]
-        pe, pw = pue.at[r.run_id, "east"], pue.at[r.run_id, "west"]
-        it_mwh_away = (r.away_mw or 0.0) * HOURS_PER_MONTH * r.months
-        network = r.network / it_mwh_away if it_mwh_away > 0 else np.nan
-        delivered = r.sent - r.lost
-        has_line = r.run_id in line.index and delivered > 0
-        w = line.loc[r.run_id] if has_line else None
-        watts_cost = ((w["sp"] / w["weight"]) * 1000 + r.uhv_tariff / delivered) * pe \
-            if has_line else np.nan
-        watts_co2 = (w["le"] / w["weight"]) * 1000 * pe if has_line else np.nan
-        base = {"run_id": r.run_id, "scenario": r.scenario, "seed": r.seed, "year": year}
-        rows += [
-            {**base, "option": "stay east", "cost_rmb_per_mwh_it": te * 1000 * pe,
-             "co2_kg_per_mwh_it": ef.at[r.run_id, "east"] * 1000 * pe, "latency_ms": np.nan},
-            {**base, "option": "move bits west", "cost_rmb_per_mwh_it": tw * 1000 * pw + network,
-             "co2_kg_per_mwh_it": ef.at[r.run_id, "west"] * 1000 * pw,
-             "latency_ms": r.latency},
-            {**base, "option": "move watts east (UHV)", "cost_rmb_per_mwh_it": watts_cost,
-             "co2_kg_per_mwh_it": watts_co2, "latency_ms": np.nan},
-        ]
-    per_run = pd.DataFrame(rows)
-    frames = []
-    for metric in ("cost_rmb_per_mwh_it", "co2_kg_per_mwh_it", "latency_ms"):
-        out = band(per_run.dropna(subset=[metric]), ["scenario", "option"], metric, q)
-        out.insert(0, "metric", metric)
-        frames.append(out)
-    return pd.concat(frames, ignore_index=True).assign(year=year)
-
-
-BITS_PANELS = (("cost_rmb_per_mwh_it", "cost (RMB per MWh of IT load)"),
-               ("co2_kg_per_mwh_it", "CO2 (kgCO2 per MWh of IT load)"),
-               ("latency_ms", "one-way latency of moved load (ms)"))
-
-
-def bits_vs_watts(national: pd.DataFrame, node: pd.DataFrame, flows: pd.DataFrame,
-                  lines: pd.DataFrame, style: FigureStyle, year: int) -> Figure:
-    """Moving bits vs moving watts (docs/design.md §1.1 Q4): cost and CO2 per MWh of eastern
-    IT load
-    served in the west vs run in the east on UHV-imported power, by scenario."""
-    data = bits_vs_watts_data(national, node, flows, lines, year, style)
-    options = ["stay east", "move bits west", "move watts east (UHV)"]
-    colors = style.colors(options)
-    scenarios = scenarios_in(data)
-    fig, axes = plt.subplots(1, 3, figsize=style.size("bits_vs_watts"),
-                             gridspec_kw={"width_ratios": [3, 3, 2]})
-    for ax, (metric, label) in zip(axes, BITS_PANELS, strict=True):
-        sub = data[data["metric"] == metric]
-        opts = [o for o in options if o in set(sub["option"])]
-        width = 0.8 / max(len(opts), 1)
-        for k, opt in enumerate(opts):
-            s = sub[sub["option"] == opt].set_index("scenario").reindex(scenarios)
-            x = np.arange(len(scenarios)) + (k - (len(opts) - 1) / 2) * width
-            ax.bar(x, s["median"], width, color=colors[opt], label=opt,
-                   hatch=HATCHES[options.index(opt)] if style.greyscale else None,
-                   edgecolor="0.2", linewidth=0.4,
-                   yerr=[(s["median"] - s["p05"]).fillna(0), (s["p95"] - s["median"]).fillna(0)],
-                   capsize=2, error_kw={"lw": 0.8})
-        ax.set_xticks(range(len(scenarios)), scenarios, rotation=20, ha="right")
-        ax.set_ylabel(label)
-        ax.set_xlabel("scenario")
-    handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=3, frameon=False)
-    return _finish(fig, f"Moving bits vs moving watts, {year} (median, error bars: band across "
-                        f"runs)", legend_rows=1.4)
-
-
-# ---------------------------------------------------------------- cost-effectiveness
-
-def cost_effectiveness_data(national: pd.DataFrame, counterfactual: str, year: int,
-                            style: FigureStyle | None = None) -> pd.DataFrame:
-    """Subsidy outlay per unit of effect vs the counterfactual scenario, paired by seed
-    (common random numbers), per scenario and instrument:
-
-    - RMB per MW moved west: cumulative outlay 2022..``year`` / (western served MW in ``year``
-      − counterfactual's), yearly means;
-    - RMB per tCO2 avoided: cumulative outlay / cumulative (counterfactual − scenario)
-      location-based tCO2 over the same years (NaN where nothing is avoided).
-
-    Columns: scenario, instrument, metric, median, p05, p95, n_runs, plus the medians of the
-    inputs (outlay_rmb, mw_moved_west, tco2_avoided).
-    """
-    q = (style or FigureStyle()).quantiles
-    upto = national[national["year"] <= year]
-    cum = upto.groupby(["run_id", "scenario", "seed"])[
-        [*INSTRUMENTS, "co2_location_t"]].sum().reset_index()
-    west = (upto[upto["year"] == year].groupby("run_id")["served_mw_west"].mean()
-            .rename("west_mw"))
-    cum = cum.join(west, on="run_id")
-    base = cum[cum["scenario"] == counterfactual].groupby("seed")[
-        ["west_mw", "co2_location_t"]].mean()
-    rows = []
-    for r in cum[cum["scenario"] != counterfactual].itertuples(index=False):
-        if r.seed not in base.index:
-            continue
-        moved = r.west_mw - base.at[r.seed, "west_mw"]
-        avoided = base.at[r.seed, "co2_location_t"] - r.co2_location_t
-        for col, name in INSTRUMENTS.items():
-            outlay = getattr(r, col)
-            if outlay <= 0:
-                continue
-            rows.append({"run_id": r.run_id, "scenario": r.scenario, "seed": r.seed,
-                         "instrument": name, "outlay_rmb": outlay, "mw_moved_west": moved,
-                         "tco2_avoided": avoided,
-                         "rmb_per_mw_west": outlay / moved if moved > 0 else np.nan,
-                         "rmb_per_tco2_avoided": outlay / avoided if avoided > 0 else np.nan})
-    per_run = pd.DataFrame(rows, columns=["run_id", "scenario", "seed", "instrument",
-                                          "outlay_rmb", "mw_moved_west", "tco2_avoided",
-                                          "rmb_per_mw_west", "rmb_per_tco2_avoided"])
-    frames = []
-    for metric in ("rmb_per_mw_west", "rmb_per_tco2_avoided"):
-        out = band(per_run.dropna(subset=[metric]), ["scenario", "instrument"], metric, q)
-        inputs = per_run.groupby(["scenario", "instrument"], sort=False)[
-            ["outlay_rmb", "mw_moved_west", "tco2_avoided"]].median()
-        out = out.join(inputs, on=["scenario", "instrument"])
-        out.insert(0, "metric", metric)
-        frames.append(out)
-    return pd.concat(frames, ignore_index=True).assign(year=year, counterfactual=counterfactual)
-
-
-def cost_effectiveness(national: pd.DataFrame, style: FigureStyle, counterfactual: str,
-                       year: int) -> Figure:
-    """Subsidy RMB per MW moved west and per tCO2 avoided, by instrument and scenario, against
-    the counterfactual (docs/design.md §1.1 Q5)."""
-    data = cost_effectiveness_data(national, counterfactual, year, style)
-    instruments = list(INSTRUMENTS.values())
-    colors = style.colors(instruments)
-    scenarios = [s for s in scenarios_in(national) if s != counterfactual]
-    fig, axes = plt.subplots(1, 2, figsize=style.size("cost_effectiveness"))
-    panels = (("rmb_per_mw_west", 1e-6, "subsidy per MW moved west (m RMB/MW)"),
-              ("rmb_per_tco2_avoided", 1.0, "subsidy per tCO2 avoided (RMB/tCO2)"))
-    width = 0.8 / len(instruments)
-    for ax, (metric, scale, label) in zip(axes, panels, strict=True):
-        sub = data[data["metric"] == metric]
-        for k, inst in enumerate(instruments):
-            s = sub[sub["instrument"] == inst].set_index("scenario").reindex(scenarios)
-            x = np.arange(len(scenarios)) + (k - (len(instruments) - 1) / 2) * width
-            ax.bar(x, s["median"] * scale, width, color=colors[inst], label=inst,
-                   hatch=HATCHES[k] if style.greyscale else None, edgecolor="0.2",
-                   linewidth=0.4, capsize=2, error_kw={"lw": 0.8},
-                   yerr=[((s["median"] - s["p05"]) * scale).fillna(0),
-                         ((s["p95"] - s["median"]) * scale).fillna(0)])
-            for xi, v in zip(x, s["median"], strict=True):
-                if pd.isna(v):
-                    ax.text(xi, 0, "n/a", rotation=90, ha="center", va="bottom",
-                            fontsize=style.tick_size - 1, color="0.4")
-        ax.set_xticks(range(len(scenarios)), scenarios, rotation=20, ha="right")
-        ax.set_xlabel("scenario")
-        ax.set_ylabel(label)
-    _legend_below(fig, axes[0], ncol=4)
-    return _finish(fig, f"Cost-effectiveness vs {counterfactual}: cumulative outlay to {year} "
-                        f"(n/a: no effect)")
 
 
 # ---------------------------------------------------------------- sensitivity
@@ -719,7 +567,7 @@ def schematic_map(node: pd.DataFrame, flows: pd.DataFrame, geo: pd.DataFrame,
     for n, size in zip(nodes.itertuples(index=False), sizes, strict=True):
         gap = np.sqrt(size) / 2 + 2                     # marker radius in points, plus 2
         above = n.node in set(label_above)
-        ax.annotate(n.node.replace("_", " "), (n.lon, n.lat), xytext=(0, gap if above else -gap),
+        ax.annotate(style.node_label(n.node), (n.lon, n.lat), xytext=(0, gap if above else -gap),
                     textcoords="offset points", ha="center", va="bottom" if above else "top",
                     fontsize=style.tick_size - 0.5, zorder=3)
     fig.colorbar(sc, ax=ax, label="utilisation (%)", shrink=0.7)

@@ -16,6 +16,8 @@ is 1 when a row fails that is not a documented known gap (whose reason is printe
     --seeds 1 2 3 4 5    seeds (common random numbers with the sweeps)
     --end 2035-12        last simulated month (rows needing later years are skipped)
     --out PATH           CSV path
+    --contrast SCENARIO  also run SCENARIO with the same seeds and report, per target, the
+                         difference (this run − SCENARIO) paired by seed with its 95 % interval
     overrides ...        Hydra overrides, e.g. demand.n_enterprises=800
 
 Conventions: "end-2022" is the December 2022 row; "2021" is the initial month (January 2022,
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.paired import t_interval
 from model.outcomes import OUTCOMES
 from model.run import ROOT, compose_config, simulate
 from model.schema import ConfigError
@@ -324,6 +327,18 @@ def measure_all(runs: Sequence[Tables]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def contrast(runs: Sequence[Tables], other: Sequence[Tables]) -> pd.DataFrame:
+    """Per target: the difference `runs − other` paired by seed (same order), mean and 95 %
+    t-interval (experiments.paired)."""
+    rows = []
+    for tg in TARGETS:
+        d = np.array([tg.measure(a) - tg.measure(b) for a, b in zip(runs, other, strict=True)])
+        iv = t_interval(d)
+        rows.append({"target_name": tg.name, "diff_mean": iv.mean, "diff_low": iv.low,
+                     "diff_high": iv.high, "n_pairs": iv.n})
+    return pd.DataFrame(rows)
+
+
 def format_table(table: pd.DataFrame) -> str:
     """Human-readable validation table."""
     def num(x: float) -> str:
@@ -337,6 +352,11 @@ def format_table(table: pd.DataFrame) -> str:
         "result": np.where(table["pass"], "pass",
                            np.where(table["known_gap"] != "", "FAIL (known gap)", "FAIL")),
     })
+    if "diff_mean" in table:
+        shown["paired difference [95 % CI]"] = [
+            f"{num(m)} [{num(lo)}, {num(hi)}]" if np.isfinite(lo) else num(m)
+            for m, lo, hi in zip(table["diff_mean"], table["diff_low"], table["diff_high"],
+                                 strict=True)]
     return shown.to_string(index=False)
 
 
@@ -346,6 +366,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--end", default=FULL_END,
                    help="last month YYYY-MM (>= 2023-12; rows needing later years are skipped)")
     p.add_argument("--out", default=str(ROOT / "outputs" / "validate" / "validate.csv"))
+    p.add_argument("--contrast", metavar="SCENARIO",
+                   help="paired differences from this scenario (same seeds)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides")
     return p.parse_args(argv)
 
@@ -354,16 +376,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         runs = run_seeds(args.seeds, args.end, args.overrides)
+        rest = [o for o in args.overrides if not o.startswith("scenario=")]
+        other = run_seeds(args.seeds, args.end, [*rest, f"scenario={args.contrast}"]
+                          ) if args.contrast else None
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
     table = measure_all(runs)
+    if other is not None:
+        table = table.merge(contrast(runs, other), on="target_name")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     table.to_csv(tmp, index=False)
     tmp.replace(out)
-    print(f"Validation of the default run against docs/calibration.md, seeds {args.seeds}:\n")
+    against = f"; differences from {args.contrast} paired by seed" if args.contrast else ""
+    print(f"Validation of the default run against docs/calibration.md, seeds {args.seeds}"
+          f"{against}:\n")
     print(format_table(table))
     failed = int((~table["pass"]).sum())
     print(f"\n{len(table) - failed}/{len(table)} rows pass; table written to {out}")

@@ -2,14 +2,21 @@
 
 Each movable enterprise segment (one enterprise x compute type x latency class) chooses a
 capacity pool (one data center x compute type) by multinomial logit on a generalised cost per
-kW-month. Infeasible pools (latency class violated, data residency, wrong compute type, not
-enough free capacity) get zero probability. Capacity is cleared in rounds: a pool accepts the
-choosers that picked it in priority order while their load fits; the rest are rejected, never
-ask that pool again this month and choose among what is left. Load still unplaced after the
+kW-month, drawn as the pool with the highest -beta x cost + Gumbel taste shock. The shock of a
+segment for a pool is a keyed number of (market call, segment key, pool key)
+(model.streams.keyed_gumbel), the same in every clearing round: a rejected segment takes the
+best pool left on its own ranking (by the logit's independence of irrelevant alternatives,
+again a logit draw among the pools left). A policy that changes one pool's cost moves only
+the segments for which that pool wins or loses the maximum, and a new pool takes its logit
+share without reshuffling everyone else (common random numbers, docs/design.md §2.9).
+Infeasible pools (latency class violated, data residency, wrong compute type, not enough free
+capacity) get zero probability. Capacity is cleared in rounds: a pool accepts the choosers
+that picked it in priority order while their load fits; the rest are rejected, never ask that
+pool again this month and choose among what is left. Load still unplaced after the
 last round is unserved (recorded, never dropped).
 
 `place` does this for all choosers at once with numpy; `place_reference` applies the same rule
-one chooser at a time in plain Python. Both consume the same random draws, so they must give
+one chooser at a time in plain Python. Both use the same taste shocks, so they must give
 identical placements (tests/test_market.py); the benchmark measures the speed ratio.
 Loads are integer watts so that capacity sums are exact in any order.
 """
@@ -20,6 +27,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from model.streams import keyed_gumbel
 
 ROUNDS = 6  # clearing rounds per month; later rounds only see pools not yet tried
 BLOCK = 1 << 15  # cells of the [chooser, pool] cost matrix handled at once (256 kB of floats)
@@ -39,6 +48,7 @@ class Choosers:
     green: np.ndarray      # float: green preference in [0, 1]
     intensity: np.ndarray  # float: data-transfer intensity multiplier
     resident: np.ndarray   # bool: must be served in its home node
+    key: np.ndarray        # int64: stable identity of the segment (keys its taste shocks)
 
     def __len__(self) -> int:
         return len(self.load_w)
@@ -53,6 +63,7 @@ class Pools:
     price: np.ndarray   # float: RMB/kW-month
     green: np.ndarray   # float: green-power share of the data center
     free_w: np.ndarray  # int64: free IT capacity, W
+    key: np.ndarray     # int64: stable identity of the pool (keys the taste shocks for it)
 
 
 @dataclass
@@ -126,11 +137,11 @@ def feasible_pools(c: Choosers, p: Pools, t: Terms, tables: tuple | None = None
     return feasible
 
 
-def place(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
+def place(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised placement. Returns (pool per chooser or -1, free capacity after), W.
 
-    draws: [chooser, ROUNDS] uniforms in [0, 1); priority: rank of each chooser (0 first).
+    noise: key of this market call's taste shocks; priority: rank of each chooser (0 first).
     Choosers of each compute type only see pools of that type, so each type is one pass.
     """
     assigned = np.full(len(c), -1, dtype=np.int64)
@@ -144,8 +155,9 @@ def place(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarr
         local[cols] = np.arange(cols.size)
         sub_c = _subset(c, rows)
         sub_c.current = np.where(sub_c.current >= 0, local[np.maximum(sub_c.current, 0)], -1)
-        sub_p = Pools(p.node[cols], p.ctype[cols], p.price[cols], p.green[cols], free[cols])
-        got, sub_free = _place_one_type(sub_c, sub_p, t, draws[rows], priority[rows])
+        sub_p = Pools(p.node[cols], p.ctype[cols], p.price[cols], p.green[cols], free[cols],
+                      p.key[cols])
+        got, sub_free = _place_one_type(sub_c, sub_p, t, noise, priority[rows])
         assigned[rows] = np.where(got >= 0, cols[np.maximum(got, 0)], -1)
         free[cols] = sub_free
     return assigned, free
@@ -155,7 +167,7 @@ def _subset(c: Choosers, rows: np.ndarray) -> Choosers:
     return Choosers(*(getattr(c, f)[rows] for f in Choosers.__dataclass_fields__))
 
 
-def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
+def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     assigned = np.full(len(c), -1, dtype=np.int64)
     free = p.free_w.copy()
@@ -165,7 +177,7 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
         return assigned, free
     # choosers of one latency class and home side by side: a block of them uses few pools
     hopeful = hopeful[np.lexsort((c.resident[hopeful], c.home[hopeful], c.lclass[hopeful]))]
-    c, draws, priority = _subset(c, hopeful), draws[hopeful], priority[hopeful]
+    c, priority = _subset(c, hopeful), priority[hopeful]
     tables = cost_tables(p, t)
     n_ranks = int(priority.max()) + 1
     feasible = feasible_pools(c, p, t, tables)
@@ -179,7 +191,7 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
         if active.size == 0:
             break
         choice = _draw(c if active.size == len(c) else _subset(c, active), p, t, tables, ok,
-                       draws[active, r])
+                       noise)
         del ok
         # clear: per pool, accept in priority order while the load fits
         order = np.argsort(choice * n_ranks + priority[active], kind="stable")  # pool, rank
@@ -199,14 +211,13 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
     return assigned, free
 
 
-def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, u: np.ndarray
+def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, noise: int
           ) -> np.ndarray:
-    """Each chooser's logit draw among its open pools `ok` [chooser, pool]: the first pool
-    whose cumulative weight exp(-beta (cost - best)) exceeds u x the total weight.
+    """Each chooser's logit draw among its open pools `ok` [chooser, pool]: the pool with the
+    highest -beta x cost + its keyed Gumbel shock (the first such pool on a tie).
 
     Done in blocks of about BLOCK cells, so that the temporaries stay in cache. A pool that no
-    chooser of a block may use has weight 0 for all of them and is left out of the block; that
-    leaves every cumulative weight, and so every draw, as it was.
+    chooser of a block may use is left out of the block; that leaves every draw as it was.
     """
     choice = np.empty(len(c), dtype=np.int64)
     n_pools = ok.shape[1]
@@ -226,18 +237,16 @@ def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, u: np.
                                                     risk[:, cols], green[cols], None))
         else:
             weight = generalised_cost(block, p, t, tables)
-        np.putmask(weight, ~open_b, np.inf)
-        weight -= weight.min(axis=1)[:, None]
         weight *= -block.beta[:, None]
-        np.exp(weight, out=weight)
-        np.cumsum(weight, axis=1, out=weight)
-        threshold = u[rows] * weight[:, -1]
-        picked = (weight > threshold[:, None]).argmax(axis=1)
+        weight += keyed_gumbel(noise, block.key,
+                               p.key if cols is None else p.key[cols])
+        np.putmask(weight, ~open_b, -np.inf)
+        picked = weight.argmax(axis=1)
         choice[rows] = picked if cols is None else cols[picked]
     return choice
 
 
-def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority: np.ndarray
+def place_reference(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The same rule, one chooser and one pool at a time in plain Python."""
     m = len(c)
@@ -247,10 +256,10 @@ def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
     unplaced = list(range(m))
     by_priority = sorted(range(m), key=lambda i: int(priority[i]))
     rank = {i: k for k, i in enumerate(by_priority)}
-    for r in range(ROUNDS):
+    for _ in range(ROUNDS):
         picks: dict[int, int] = {}
         for i in unplaced:
-            pick = _choose_one(c, p, t, i, free, tried[i], float(draws[i, r]))
+            pick = _choose_one(c, p, t, i, free, tried[i], noise)
             if pick >= 0:
                 picks[i] = pick
         if not picks:
@@ -273,7 +282,7 @@ def place_reference(c: Choosers, p: Pools, t: Terms, draws: np.ndarray, priority
 
 
 def _choose_one(c: Choosers, p: Pools, t: Terms, i: int, free: list[int], tried: set[int],
-                u: float) -> int:
+                noise: int) -> int:
     """One chooser's logit draw over its feasible pools; -1 if none is feasible."""
     h, cls, load = int(c.home[i]), int(c.lclass[i]), int(c.load_w[i])
     costs: list[tuple[int, float]] = []
@@ -295,15 +304,12 @@ def _choose_one(c: Choosers, p: Pools, t: Terms, i: int, free: list[int], tried:
         costs.append((j, cost))
     if not costs:
         return -1
-    best = min(cost for _, cost in costs)
     beta = float(c.beta[i])
-    total = 0.0
-    cumulative = []
-    for j, cost in costs:
-        total += math.exp(-beta * (cost - best))
-        cumulative.append((j, total))
-    threshold = u * total
-    for j, cum in cumulative:
-        if cum > threshold:
-            return j
-    return cumulative[-1][0]
+    shocks = keyed_gumbel(noise, c.key[i : i + 1],
+                          np.array([p.key[j] for j, _ in costs]))[0]
+    best_j, best_score = -1, -math.inf
+    for (j, cost), shock in zip(costs, shocks, strict=True):
+        score = cost * -beta + float(shock)
+        if score > best_score:
+            best_j, best_score = j, score
+    return best_j

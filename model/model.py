@@ -32,6 +32,7 @@ from model.outcomes import MESA_REPORTERS
 from model.recorder import Recorder
 from model.schema import ModelConfig
 from model.state import MonthAccount, Rules
+from model.streams import Streams
 
 
 class EDWCModel(mesa.Model):
@@ -57,6 +58,8 @@ class EDWCModel(mesa.Model):
                               keys=keys)
         super().__init__(rng=config.run.seed)
         self.config = config
+        self.streams = Streams(config.run.seed)   # every process's own random stream
+        self._market_calls = 0                    # market runs this month (a stream key)
         self.map = Map(config.geography)
         self.month = config.run.start
         self.place_load = place_reference if reference_market else place
@@ -73,10 +76,10 @@ class EDWCModel(mesa.Model):
              for i, node in enumerate(config.geography.nodes)],
             config.geography.lines, self.map.index,
             np.array([premium[r] for r in self.map.role]))
-        self.enterprises = EnterpriseTable(config.demand, n, self.rng)
+        self.enterprises = EnterpriseTable(config.demand, n, self.streams)
         self.enterprises.add_agents(self)
         self.fleet = Fleet(config.supply, config.geography.nodes)
-        self.fleet.build_initial_stock(self, self.month, self.rng)
+        self.fleet.build_initial_stock(self, self.month, self.streams)
         self.investor = Investor(self)
         self.want_w = self.enterprises.demand_w()   # [E, 6] demand this month, W
         self.account: MonthAccount
@@ -119,6 +122,7 @@ class EDWCModel(mesa.Model):
             self.running = False
             return
         self.month += 1
+        self._market_calls = 0
         month, rules = self.month, self.national.at(self.month)
         f, t, govs = self.fleet, self.enterprises, self.local_govs
         # 1. governments: each January, adapt instruments to last year's KPI, refill budgets
@@ -137,7 +141,7 @@ class EDWCModel(mesa.Model):
         t.split_giants(self, f, d.split_share)
         want = t.demand_w()
         cap_w = f.capacity_w()
-        movers, free = t.renew_and_grow(want, cap_w, d.contract_months, self.rng)
+        movers, free = t.renew_and_grow(want, cap_w, d.contract_months, self.streams, month)
         reserve = np.floor(cap_w * self.config.supply.growth_reserve).astype(np.int64)
         self._place(movers, want, np.maximum(free - reserve, 0), rules)
         # 5. data centers account; each January retrofit and raise green contracts;
@@ -182,8 +186,9 @@ class EDWCModel(mesa.Model):
                rules: Rules) -> None:
         """The placement market for movable segments `movers` ([k, 2] rows/segments)."""
         self.last_terms = self.market_terms(rules)
-        self.enterprises.choose(movers, want, free_w, self.fleet, self.last_terms, self.rng,
-                                self.place_load)
+        call, self._market_calls = self._market_calls, self._market_calls + 1
+        self.enterprises.choose(movers, want, free_w, self.fleet, self.last_terms, self.streams,
+                                (self.month, call), self.place_load)
         self.want_w = want
 
     def _account(self, rules: Rules) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from model.market import Terms
     from model.recorder import Recorder
     from model.schema import ModelConfig
+    from model.streams import Streams
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class ModelState(Protocol):
 
 
 class SimulationState(ModelState, Protocol):
-    """What the investors read besides: the random stream and the recorded history."""
+    """What the investors read besides: the random streams and the recorded history."""
 
-    rng: np.random.Generator
+    streams: Streams
     recorder: Recorder

@@ -18,10 +18,11 @@ from model.outputs import write_run
 from model.run import compose_config, simulate
 
 SCENARIOS = ("edwc", "no_edwc")
-SEEDS = (1, 2)
+SEEDS = (1, 2, 3)
 DRAWN = ("west_share", "west_share_by_class", "hub_scorecard", "emissions_electricity",
-         "bits_vs_watts", "cost_effectiveness", "schematic_map")
-SKIPPED = ("sweep_heatmap", "sensitivity")    # runs folder: no levers, no Sobol/Morris design
+         "bits_vs_watts", "schematic_map")
+SKIPPED = ("sweep_heatmap", "sensitivity",    # runs folder: no levers, no Sobol/Morris design
+           "attribution")                     # no make attribute folder
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def brief(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("brief")
-    build_brief(load_brief_data(runs_dir), out, brief_config(), progress=False)
+    cfg = brief_config([f"brief.attribution={out / 'no_attribution'}"])
+    build_brief(load_brief_data(runs_dir), out, cfg, progress=False)
     return out
 
 
@@ -129,20 +131,24 @@ def test_energy_scorecard_and_key_numbers_match_the_tables(brief: Path, runs_dir
         "seed")["subsidy_total_rmb"].sum() / 1e9
     row = keys.query("metric == 'subsidy outlay (bn RMB/yr)' and scenario == 'edwc'")
     assert row["median"].iat[0] == pytest.approx(subsidy.median())
+    base = nat[(nat["scenario"] == "no_edwc") & (nat["year"] == 2023)].groupby(
+        "seed")["subsidy_total_rmb"].sum() / 1e9
+    assert row["diff_mean"].iat[0] == pytest.approx((subsidy - base).mean())   # paired by seed
+    assert row["diff_low"].iat[0] < row["diff_mean"].iat[0] < row["diff_high"].iat[0]
+    assert row["n_pairs"].iat[0] == len(SEEDS)
 
 
-def test_cost_effectiveness_and_map_csv_match_the_tables(brief: Path, runs_dir: Path) -> None:
-    nat = table(runs_dir, "national")
-    per_seed = nat.groupby(["scenario", "seed"]).agg(outlay=("subsidy_total_rmb", "sum"))
-    west = nat[nat["year"] == 2023].groupby(["scenario", "seed"])["served_mw_west"].mean()
-    moved = west["edwc"] - west["no_edwc"]
-    ratio = (per_seed.loc["edwc", "outlay"] / moved)[moved > 0]
-    csv = pd.read_csv(brief / "data" / "cost_effectiveness.csv")
-    row = csv.query("metric == 'rmb_per_mw_west' and instrument == 'all instruments'")
-    if len(ratio):
-        assert row["median"].iat[0] == pytest.approx(ratio.median())
-    else:
-        assert row.empty
+def test_bits_vs_watts_and_map_csv_come_from_the_runs(brief: Path, runs_dir: Path) -> None:
+    bits = pd.read_csv(brief / "data" / "bits_vs_watts.csv")
+    cost = bits.query("metric == 'cost_rmb_per_mwh_it'").set_index("scenario")
+    parts = bits[bits["metric"].str.endswith("_rmb_per_mwh_it")
+                 & (bits["metric"] != "cost_rmb_per_mwh_it")]
+    for scenario in SCENARIOS:
+        assert set(cost.at[scenario, "runs"].split(";")) == {f"{scenario}-s{s}" for s in SEEDS}
+        total = parts[parts["scenario"] == scenario]["level_mean"].sum()
+        assert cost.at[scenario, "level_mean"] == pytest.approx(total)
+        assert 200 < cost.at[scenario, "level_mean"] < 3000       # RMB per MWh of IT load
+    assert cost.at["no_edwc", "n_pairs"] == len(SEEDS)
 
     flows = table(runs_dir, "flows")
     flows = flows[(flows["scenario"] == "edwc") & (flows["month"].dt.year == 2023)]

@@ -35,3 +35,16 @@ def test_validate_exits_nonzero_when_a_row_fails(tmp_path):
     assert code == 1
     assert not table.loc["compute end-2022 (EFLOPS)", "pass"]
     assert table.loc["compute end-2022 (EFLOPS)", "model_median"] > 300
+
+
+def test_validate_contrast_reports_paired_differences(tmp_path, capsys):
+    out = tmp_path / "c.csv"
+    validate.main(["--seeds", "1", "2", "--out", str(out), "--contrast", "no_edwc",
+                   "demand.n_enterprises=300", "supply.n_datacenters=40"])
+    table = pd.read_csv(out).set_index("target_name")
+    assert (table["n_pairs"] == 2).all()
+    assert (table["diff_low"] <= table["diff_mean"]).all()
+    assert (table["diff_mean"] <= table["diff_high"]).all()
+    # the package changes nothing before it starts: the initial state is the same
+    assert table.loc["utilisation national 2021", "diff_mean"] == 0.0
+    assert "paired difference [95 % CI]" in capsys.readouterr().out

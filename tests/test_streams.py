@@ -1,0 +1,61 @@
+"""Synchronised random streams: a stream depends on the seed and its key only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.streams import PROCESSES, Streams, entity_key, keyed_gumbel, keyed_uniform, pick, ranks
+
+
+def test_a_stream_depends_on_seed_and_key_not_on_other_draws():
+    s = Streams(7)
+    first = s.generator("investment", 300, 4, 1).random(4)
+    s.generator("renewal", 300).random(10_000)        # another process draws a lot
+    again = s.generator("investment", 300, 4, 1).random(4)
+    np.testing.assert_array_equal(first, again)
+    other_node = s.generator("investment", 300, 5, 1).random(4)
+    other_seed = Streams(8).generator("investment", 300, 4, 1).random(4)
+    assert not np.allclose(first, other_node) and not np.allclose(first, other_seed)
+
+
+def test_an_entitys_number_does_not_depend_on_who_else_draws():
+    s = Streams(3)
+    keys = np.arange(1000, dtype=np.int64) * 7 + 11
+    all_of_them = s.per_entity("renewal", keys, 290)
+    some = s.per_entity("renewal", keys[::13], 290)
+    np.testing.assert_array_equal(all_of_them[::13], some)
+    next_month = s.per_entity("renewal", keys, 291)
+    assert np.corrcoef(all_of_them, next_month)[0, 1] == pytest.approx(0.0, abs=0.1)
+
+
+def test_keyed_numbers_have_the_right_distributions():
+    u = keyed_uniform(12345, np.arange(200_000, dtype=np.int64))
+    assert 0.0 < u.min() and u.max() < 1.0
+    assert u.mean() == pytest.approx(0.5, abs=0.005)
+    assert u.var() == pytest.approx(1 / 12, abs=0.002)
+    g = keyed_gumbel(99, np.arange(400, dtype=np.int64), np.arange(500, dtype=np.int64))
+    assert g.mean() == pytest.approx(0.5772, abs=0.01)          # Euler-Mascheroni
+    assert g.var() == pytest.approx(np.pi ** 2 / 6, abs=0.05)
+    sub = keyed_gumbel(99, np.array([5, 17]), np.array([3, 400, 2]))
+    np.testing.assert_array_equal(sub, g[np.ix_([5, 17], [3, 400, 2])])
+
+
+def test_entity_keys_are_stable_distinct_and_leave_room_for_a_type_bit():
+    a, b = entity_key(2, 300, 4, 1, 0), entity_key(2, 300, 4, 1, 1)
+    assert a == entity_key(2, 300, 4, 1, 0) and a != b
+    assert 0 <= a < 2 ** 62 and 0 <= b < 2 ** 62
+
+
+def test_unknown_process_and_negative_key_are_refused():
+    with pytest.raises(KeyError, match="weather"):
+        Streams(1).generator("weather", 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        Streams(1).generator("renewal", -1)
+    assert len(set(PROCESSES.values())) == len(PROCESSES)
+
+
+def test_ranks_and_pick():
+    np.testing.assert_array_equal(ranks(np.array([0.3, 0.1, 0.9, 0.2])), [2, 0, 3, 1])
+    cum = np.cumsum([0.5, 0.3, 0.2])
+    assert [pick(cum, u) for u in (0.0, 0.49, 0.5, 0.79, 0.81, 0.999)] == [0, 0, 1, 1, 2, 2]
