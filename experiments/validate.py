@@ -254,7 +254,10 @@ TARGETS: tuple[Target, ...] = (
     Target("rack share YRD end-2023", "0.245", "CAICT [B]", 0.225, 0.265,
            rack_share(("yangtze_delta",), 2023)),
     Target("rack share other six hubs end-2023", "0.255", "CAICT [B]", 0.23, 0.28,
-           rack_share(OTHER_SIX_HUBS, 2023)),
+           rack_share(OTHER_SIX_HUBS, 2023),
+           known_gap="since the synchronised random streams the six other hubs hold 0.281 "
+                     "(0.269-0.285, seeds 1-5) of end-2023 racks against 0.255: the 2022-23 "
+                     "rack-target builds there come out slightly large; not yet refitted"),
     Target("compute end-2022 (EFLOPS)", "180", "MIIT [A]", 166, 194, eflops("eflops", 2022)),
     Target("intelligent compute end-2022 (EFLOPS)", "41", "MIIT [A]", 36, 46,
            eflops("eflops_intelligent", 2022)),
