@@ -11,7 +11,7 @@ eastern nodes, wherever the market placed it, in one year:
   eastern share of load served away from home;
 - capex: the capacity the load needs at the serving nodes' utilisation, valued at the run's
   mean capex per MW built (land included), annuitised over the DC life (`supply.life_years`)
-  at the capital rate of DC prices (`agents.datacenter.CAPITAL_RATE`);
+  at the capital rate of DC prices (`supply.price_capital_rate`);
 - CO2: facility energy x grid factor of the serving node (location based);
 - latency: load-weighted one-way latency of load served away from home (national).
 
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.datacenter import CAPITAL_RATE, annuity_factor
+from agents.datacenter import annuity_factor
 from experiments.paired import t_interval
 from model.constants import HOURS_PER_MONTH
 
@@ -48,7 +48,7 @@ def per_run(national: pd.DataFrame, node: pd.DataFrame, flows: pd.DataFrame,
     role = {n: v["role"] for n, v in geo.items()}
     grid_mwh_month = {n: float(v["grid_twh"]) * 1e6 / 12 for n, v in geo.items()}
     life = float(config["supply"]["life_years"])
-    crf = 1.0 / annuity_factor(CAPITAL_RATE, life)
+    crf = 1.0 / annuity_factor(float(config["supply"]["price_capital_rate"]), life)
     east = [n for n, r in role.items() if r == "east"]
     nod = node[node["year"] == year].groupby(["run_id", "node"]).agg(
         pue=("pue", "mean"), tariff=("tariff", "mean"), ef=("grid_ef", "mean"),
