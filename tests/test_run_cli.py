@@ -120,3 +120,15 @@ def test_make_run_runs_summarises_and_draws(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "west share of served load" in proc.stdout and "Figures written to" in proc.stdout
     assert (out / "brief" / "index.html").is_file() and (out / "manifest.json").is_file()
+
+
+def test_sweep_help_lists_the_sweep_groups_and_keys(tmp_path):
+    helped = run_in(tmp_path, "--help", module="experiments.sweep")
+    assert helped.returncode == 0, helped.stderr
+    head = helped.stdout.split("== Config ==")[0]
+    groups = {line.split(":")[0].strip() for line in head.splitlines()
+              if line.startswith("  ") and ":" in line}
+    assert groups == {"experiment", "geography", "demand", "supply", "grid", "policy",
+                      "scenario"}
+    assert head.startswith("edwc-sweep") and "sweep.max_runs" in head
+    assert list(tmp_path.iterdir()) == []
