@@ -21,15 +21,22 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e_support import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    LOCAL,
+    START_TIMEOUT_S,
+    WAIT_MS,
+    free_port,
+    wait_for_http,
+)
 
 from experiments import store
 from experiments.browser import SweepBrowser
@@ -38,13 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "outputs" / "browser"       # screenshot, timings, failure screenshot, log
 SCREENSHOT = ARTIFACTS / "browser-e2e.png"
 TIMINGS = ARTIFACTS / "e2e-timings.log"
-CHROMIUM = os.environ.get("EDWC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
-START_TIMEOUT_S = 90
-WAIT_MS = 40_000       # per browser wait; generous for a loaded 2-core machine
 
 pytestmark = pytest.mark.e2e
 
@@ -55,25 +55,6 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="sweep browser e2e test skipped: playwright not installed "
     "(pip install -e '.[explore]')")
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_http(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sweep browser exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"sweep browser did not answer at {url} within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +67,7 @@ def sweep_dir(request) -> Path:
 @contextlib.contextmanager
 def _serve(sweep: Path, log_name: str = "server.log") -> Iterator[str]:
     """The sweep browser served by ``python -m experiments.browser`` on a free port."""
-    port = _free_port()
+    port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / log_name
     with log.open("wb") as out:
@@ -96,7 +77,7 @@ def _serve(sweep: Path, log_name: str = "server.log") -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/"
     try:
         try:
-            _wait_for_http(url, proc, START_TIMEOUT_S)
+            wait_for_http(url, proc, START_TIMEOUT_S, "sweep browser")
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(f"{exc}\n--- server log ---\n{log.read_text()[-3000:]}") from exc
         yield url

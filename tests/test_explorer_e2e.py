@@ -12,27 +12,26 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e_support import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    LOCAL,
+    START_TIMEOUT_S,
+    WAIT_MS,
+    free_port,
+    wait_for_http,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "outputs" / "explorer"          # screenshot, failure screenshot, server log
 SCREENSHOT = ARTIFACTS / "explorer-e2e.png"
-CHROMIUM = os.environ.get("EDWC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
-START_TIMEOUT_S = 90
-WAIT_MS = 40_000       # per browser wait; generous for a loaded 2-core machine
 
 pytestmark = pytest.mark.e2e
 
@@ -44,30 +43,11 @@ sync_api = pytest.importorskip(
     "(pip install -e '.[explore]')")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_http(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"explorer exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"explorer did not answer at {url} within {timeout_s} s")
-
 
 @pytest.fixture(scope="module")
 def explorer_url() -> Iterator[str]:
     """The explorer served by ``python -m experiments.app`` on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "server.log"
     with log.open("wb") as out:
@@ -77,7 +57,7 @@ def explorer_url() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/"
     try:
         try:
-            _wait_for_http(url, proc, START_TIMEOUT_S)
+            wait_for_http(url, proc, START_TIMEOUT_S, "explorer")
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(f"{exc}\n--- server log ---\n{log.read_text()[-3000:]}") from exc
         yield url
@@ -139,8 +119,7 @@ def test_lever_step_reset_play_pause_in_the_browser(explorer_url: str) -> None:
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1300})
             page.on("request", lambda r: offsite.append(r.url)
-                    if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:",
-                                             "blob:")) else None)
+                    if not r.url.startswith(LOCAL) else None)
             page.on("requestfailed", lambda r: failed.append(r.url))
             page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
                     if r.status >= 400 else None)
