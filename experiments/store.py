@@ -24,6 +24,7 @@ an exclusive lock on ``<sweep>/.lock``; only it writes the folder and the index.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ from typing import Any, ClassVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
@@ -451,3 +453,17 @@ class Sweep:
 def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     """Open a sweep folder for lazy reading (see :class:`Sweep`)."""
     return Sweep(path)
+
+
+def table_digests(sweep_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """SHA-256 of every shard's contents (Arrow IPC of the table, schema metadata dropped),
+    keyed ``<table>/run_id=<id>``: two sweeps with equal digests hold identical tables."""
+    out = {}
+    for path in sorted((Path(sweep_dir) / RUNS).glob(f"*/run_id=*/{PART}")):
+        table = pq.read_table(path).replace_schema_metadata(None)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        out[f"{path.parent.parent.name}/{path.parent.name}"] = hashlib.sha256(
+            sink.getvalue()).hexdigest()
+    return out

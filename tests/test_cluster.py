@@ -3,7 +3,6 @@ separately started `dask scheduler` + `dask worker`, and dask-jobqueue's SLURMCl
 single-node Slurm on this machine (.ci/slurm.sh; skipped with the reason where Slurm cannot
 be started)."""
 
-import hashlib
 import json
 import os
 import re
@@ -13,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from experiments import store
@@ -26,24 +23,13 @@ SLURM = ROOT / ".ci" / "slurm.sh"
 QUICK = ["experiment=smoke", "sweep.progress=false", "sweep.seeds=[0]", "run.end=2022-03"]
 
 
-def digests(sweep_dir: Path) -> dict[str, str]:
-    """sha256 of every shard's contents (schema metadata dropped), by table and run."""
-    out = {}
-    for path in sorted((sweep_dir / store.RUNS).glob(f"*/run_id=*/{store.PART}")):
-        table = pq.read_table(path).replace_schema_metadata(None)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        out[f"{path.parent.parent.name}/{path.parent.name}"] = hashlib.sha256(
-            sink.getvalue()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("serial") / "sweep"
     execute_plan(plan_from_overrides([*QUICK, "sweep.executor=serial", f"sweep.dir={out}"]))
-    found = digests(out)
+    found = store.table_digests(out)
     assert len(found) == 4 * 6
     return found
 
@@ -67,7 +53,7 @@ def test_external_dask_scheduler_and_worker_processes(reference, tmp_path):
         summary = execute_plan(plan_from_overrides(
             [*QUICK, "sweep.executor=dask", f"sweep.scheduler={address}", f"sweep.dir={out}"]))
         assert (summary.done, summary.failed) == (4, 0)
-        assert digests(out) == reference
+        assert store.table_digests(out) == reference
         pids = set(store.load_sweep(out).runs["pid"])
         assert os.getpid() not in pids and len(pids) == 1        # the one external worker
     finally:
@@ -117,7 +103,7 @@ def test_sweep_on_slurm_through_dask_jobqueue_writes_the_serial_tables(slurm, re
          "sweep.slurm.host=127.0.0.1", f"sweep.slurm.log_directory={logs}",
          f"sweep.dir={out}"]))
     assert (summary.done, summary.failed) == (4, 0)
-    assert digests(out) == reference
+    assert store.table_digests(out) == reference
     assert sorted(p.suffix for p in logs.iterdir())[:1] in ([".err"], [".out"])  # Slurm jobs
     assert os.getpid() not in set(store.load_sweep(out).runs["pid"])
     print(f"slurm sweep: 4 runs in {time.monotonic() - t0:.1f} s")

@@ -6,7 +6,6 @@ Sweeps killed while they create their folder resume (kills during runs: tests/te
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -123,14 +122,6 @@ class Killed(BaseException):
     """Stands in for SIGKILL at a chosen point of a sweep's start-up writes."""
 
 
-def digests(sweep_dir: Path) -> dict[str, str]:
-    """sha256 of each run table's contents (schema metadata dropped)."""
-    out = {}
-    for path in sorted((sweep_dir / store.RUNS).glob(f"*/run_id=*/{store.PART}")):
-        table = pq.read_table(path).replace_schema_metadata(None)
-        out[f"{path.parent.name}/{path.parent.parent.name}"] = hashlib.sha256(
-            table.to_pandas().to_csv().encode()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -168,4 +159,4 @@ def test_sweep_killed_while_creating_its_folder_resumes_to_identical_tables(
     monkeypatch.setattr(store, function, real)
     summary = execute_plan(plan)
     assert (summary.done, summary.failed) == (len(plan.runs), 0)
-    assert digests(out) == digests(reference_sweep)
+    assert store.table_digests(out) == store.table_digests(reference_sweep)

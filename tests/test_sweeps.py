@@ -1,7 +1,6 @@
 """Real sweeps of the model (2 x 2 grid x 2 seeds, one simulated year, few agents): executors
 agree bit for bit, and a sweep survives a failing run, a killed worker and a killed sweep."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,8 +11,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from experiments import store
@@ -29,17 +26,6 @@ def plan(sweep_dir: Path, *extra: str) -> Plan:
     return plan_from_overrides([*SMOKE, f"sweep.dir={sweep_dir}", *extra])
 
 
-def digests(sweep_dir: Path) -> dict[str, str]:
-    """sha256 of every table's contents (schema metadata dropped) per run folder."""
-    out = {}
-    for path in sorted((sweep_dir / store.RUNS).glob(f"*/run_id=*/{store.PART}")):
-        table = pq.read_table(path).replace_schema_metadata(None)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        key = f"{path.parent.name}/{path.parent.parent.name}"     # run_id=…/<table>
-        out[key] = hashlib.sha256(sink.getvalue()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +56,18 @@ def test_sweep_store_indexes_runs_and_joins_tables_with_parameters(serial_sweep)
 def test_local_pool_and_dask_write_tables_identical_to_serial(serial_sweep, tmp_path):
     from distributed import LocalCluster
 
-    reference = digests(serial_sweep)
+    reference = store.table_digests(serial_sweep)
     assert len(reference) == 8 * len(load_sweep(serial_sweep).tables) >= 8 * 3
     pool = tmp_path / "pool"
     execute_plan(plan(pool, "sweep.executor=local", "sweep.workers=2"))
-    assert digests(pool) == reference
+    assert store.table_digests(pool) == reference
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         dask = tmp_path / "dask"
         execute_plan(plan(dask, "sweep.executor=dask",
                                 f"sweep.scheduler={cluster.scheduler_address}"))
-    assert digests(dask) == reference
+    assert store.table_digests(dask) == reference
 
 
 def fail_one(run_id: str):
@@ -179,7 +165,7 @@ def test_failed_run_killed_worker_and_killed_sweep_resume_to_identical_tables(
     # 4. resume again: only the failed run is redone; tables match an uninterrupted sweep
     summary = execute_plan(plan(out, "sweep.executor=serial"))
     assert (summary.done, summary.failed, summary.skipped) == (1, 0, 7)
-    assert digests(out) == digests(serial_sweep)
+    assert store.table_digests(out) == store.table_digests(serial_sweep)
     assert not [p for p in (out / store.RUNS).glob("*/*") if p.name.startswith(".")]
     assert not [p for p in (out / store.MANIFESTS).iterdir() if p.name.startswith(".")]
     assert set(load_sweep(out).runs["status"]) == {"done"}
