@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments import shapley
 from experiments.paired import CONFIDENCE, t_interval
+from model.cli import is_hydra_error
 from model.paths import CONF_DIR
 
 METHODS = ("exact", "sampled", "auto")
@@ -529,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(err).splitlines()[0], file=sys.stderr)
         return 2
     except Exception as err:  # hydra override errors and the like: one line, no traceback
-        if type(err).__module__.startswith(("hydra", "omegaconf")):
+        if is_hydra_error(err):
             print(f"attribute error: {str(err).splitlines()[0]}", file=sys.stderr)
             return 2
         raise

@@ -39,6 +39,7 @@ from experiments import attribute as A
 from experiments import bits_watts as BW
 from experiments import figures as F
 from experiments.paired import paired_differences
+from model.cli import is_hydra_error
 from model.outcomes import KEY_NUMBERS, OUTCOMES
 from model.paths import CONF_DIR
 
@@ -688,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(err).splitlines()[0], file=sys.stderr)
         return 2
     except Exception as err:  # hydra override errors and the like: one line, no traceback
-        if type(err).__module__.startswith(("hydra", "omegaconf")):
+        if is_hydra_error(err):
             print(f"brief error: {str(err).splitlines()[0]}", file=sys.stderr)
             return 2
         raise

@@ -154,9 +154,15 @@ def compose_checked(config_name: str, overrides: Sequence[str],
     except S.ConfigError:
         raise
     except Exception as err:
-        if type(err).__module__.startswith(("hydra", "omegaconf")):
+        if is_hydra_error(err):
             raise compose_error(err, overrides) from None
         raise
+
+
+def is_hydra_error(err: BaseException) -> bool:
+    """Whether `err` comes from Hydra or OmegaConf (a bad override or config file): such
+    errors are reported in one line, never as a traceback."""
+    return type(err).__module__.startswith(("hydra", "omegaconf"))
 
 
 def job_variants(overrides: Sequence[str]) -> list[list[str]]:
