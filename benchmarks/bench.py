@@ -52,6 +52,16 @@ print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - cpu0,
 """
 
 
+STARTUP_CHILD = """
+import json, time
+t0 = time.perf_counter()
+from model.run import compose_config, simulate  # noqa: F401  (the model path's imports)
+t1 = time.perf_counter()
+compose_config([])
+print(json.dumps({"import_s": t1 - t0, "compose_s": time.perf_counter() - t1}))
+"""
+
+
 @dataclass
 class Timed:
     wall_s: float
@@ -67,6 +77,21 @@ def run_fresh(overrides: list[str]) -> Timed:
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], cwd=ROOT,
                          env=env, check=True, capture_output=True, text=True)
     return Timed(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def startup(repeats: int = 5) -> dict:
+    """Start-up of a model process, medians over `repeats` fresh interpreters, s: the model
+    path's imports, config composition, and the whole process (interpreter start included)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", STARTUP_CHILD], cwd=ROOT, env=env,
+                             check=True, capture_output=True, text=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row["process_s"] = time.perf_counter() - t0
+        rows.append(row)
+    return {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
 
 
 # ---------------------------------------------------------------- framework floor
@@ -191,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     months = len(range(0, (int(end[:4]) - 2022) * 12 + int(end[5:])))
     print(f"   wall {default.wall_s:6.2f} s, CPU {default.cpu_s:6.2f} s (target <= 5 s)   "
           f"peak memory {default.peak_mb:4.0f} MB (target <= 400 MB)")
+
+    s = startup()
+    print(f"   start-up (median of 5 processes): imports {s['import_s']:.2f} s + config "
+          f"composition {s['compose_s']:.2f} s = {s['import_s'] + s['compose_s']:.2f} s "
+          f"(target <= 1 s); whole process {s['process_s']:.2f} s")
 
     print("\n2. Agent-steps per second")
     agents = DEFAULT_ENTERPRISES + default.dcs + 2 * 12 + 1
