@@ -203,7 +203,9 @@ class Fleet:
         s, n = self.supply, n_nodes
         self.occupy(enterprises)
         it_mw = self.occupied_mw.sum(axis=1)
-        energy = it_mw * self.pue * HOURS_PER_MONTH                     # facility MWh by DC
+        operating = self.operating
+        cap = self.cap_mw.sum(axis=1)
+        energy = self.facility_mwh(it_mw, np.where(operating, cap, 0.0))  # facility MWh by DC
         node_energy = np.bincount(self.node, weights=energy, minlength=n)
         wanted = np.bincount(self.node, weights=energy * self.green_target, minlength=n)
         sold, absorbed = grids.supply_dcs(node_energy, wanted)
@@ -222,12 +224,10 @@ class Fleet:
         carbon = co2_market * rules.carbon_price_rmb_per_t
         over = self.pue > rules.pue_cap_existing
         surcharge = np.where(over, energy * 1e3 * surcharge_rmb_per_kwh, 0.0)
-        operating = self.operating
         om = np.where(operating, self.cap_mw.sum(axis=1) * 1e3 * s.om_rmb_per_kw_month, 0.0)
         margin = revenue - electricity - premium - carbon - surcharge - om
         self.cash += margin
         self.loss_months = np.where(operating & (margin < 0), self.loss_months + 1, 0)
-        cap = self.cap_mw.sum(axis=1)
         util = np.divide(it_mw, cap, out=np.zeros(self.n), where=cap > 0)
         a = s.expectation_alpha
         self.util_ema = np.where(operating, (1 - a) * self.util_ema + a * util, self.util_ema)
@@ -239,6 +239,17 @@ class Fleet:
             revenue=revenue, voucher_paid=voucher_paid, discount_paid=discount_paid,
             electricity=electricity, premium=premium, carbon=carbon, surcharge=surcharge,
             co2_market=co2_market, node_util=node_util)
+
+    def facility_mwh(self, it_mw: np.ndarray, operating_cap_mw: np.ndarray) -> np.ndarray:
+        """Facility energy of a month (MWh by DC) at partial load. `pue` is the design PUE
+        (at full IT load); a share `pue_fixed_overhead_share` of the design overhead
+        (PUE - 1) x capacity - UPS no-load losses, fans, chiller minimums, lighting - runs
+        whatever the IT load, the rest scales with it. Operating PUE = energy / IT energy
+        = 1 + (PUE - 1) x (1 - f + f / utilisation): a DC at 30 % load runs well above its
+        design PUE (docs/design.md §3.3.6)."""
+        f = self.supply.pue_fixed_overhead_share
+        overhead = (self.pue - 1.0) * ((1.0 - f) * it_mw + f * operating_cap_mw)
+        return (it_mw + overhead) * HOURS_PER_MONTH
 
     # ------------------------------------------------------------ January decisions
 

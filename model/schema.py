@@ -319,6 +319,7 @@ class Supply:
     project_size: tuple[float, float]
     initial_pue_excess: tuple[float, float]
     pue_tech_gain: float
+    pue_fixed_overhead_share: float
     pue_floor: float
     retrofit_rmb_per_kw_per_0_1: float
     retrofit_pue_margin: float
@@ -667,6 +668,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         project_size=project_size,
         initial_pue_excess=_pair(_get(s, "initial_pue_excess", k), "supply.initial_pue_excess"),
         pue_tech_gain=f("pue_tech_gain", 0, 0.1),
+        pue_fixed_overhead_share=f("pue_fixed_overhead_share", 0, 1),
         pue_floor=f("pue_floor", 1, 3),
         retrofit_rmb_per_kw_per_0_1=f("retrofit_rmb_per_kw_per_0_1"),
         retrofit_pue_margin=f("retrofit_pue_margin", 0, 1),

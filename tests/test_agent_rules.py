@@ -242,6 +242,24 @@ def test_retrofit_when_cheaper_than_three_years_of_surcharge(
     assert m.fleet.cash[0] == pytest.approx(-spent)
 
 
+@pytest.mark.parametrize("share, it_mw, operating_pue", [
+    (0.3, 10.0, 1.30),    # full load: operating PUE = design PUE
+    (0.3, 5.0, 1.39),     # half load: 1 + 0.3 x (0.7 + 0.3 / 0.5) = 1.39
+    (0.3, 2.5, 1.57),     # quarter load: 1 + 0.3 x (0.7 + 0.3 / 0.25) = 1.57
+    (0.0, 2.5, 1.30),     # no fixed overhead: design PUE at any load
+])
+def test_operating_pue_rises_at_partial_load(short_config, share, it_mw, operating_pue):
+    supply = replace(short_config.supply, pue_fixed_overhead_share=share)
+    m = mesa.Model()
+    m.fleet = Fleet(supply, short_config.geography.nodes)
+    m.fleet.add(m, node=0, kind=0, status=OPERATING, cap_mw=np.array([10.0, 0.0]),
+                fpw=np.ones(2), pue=1.30)
+    mwh = m.fleet.facility_mwh(np.array([it_mw]), np.array([10.0]))
+    assert mwh[0] / (it_mw * 730.0) == pytest.approx(operating_pue)
+    idle = m.fleet.facility_mwh(np.array([0.0]), np.array([10.0]))   # idle DC: fixed part only
+    assert idle[0] == pytest.approx(0.30 * share * 10.0 * 730.0)
+
+
 # ------------------------------------------------------------------ tariffs
 
 def grid_operator(short_config) -> GridOperator:
