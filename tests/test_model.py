@@ -28,8 +28,13 @@ def check_month(m: EDWCModel) -> None:
     cap = np.where(f.operating[:, None], f.cap_mw, 0.0)
     assert (m.fleet.occupied_mw <= cap + 1e-9).all()
     assert (m.fleet.occupied_mw[f.status != OPERATING] == 0).all()
-    # energy = IT load x PUE x hours; emissions = energy x factor (both accountings)
-    np.testing.assert_allclose(acc.energy, f.occupied_mw.sum(axis=1) * f.pue * HOURS_PER_MONTH)
+    # energy = (IT load + (design PUE - 1) x ((1 - f) IT load + f operating capacity)) x hours,
+    # never below IT load x design PUE (partial load); emissions = energy x factor (both)
+    it, share = f.occupied_mw.sum(axis=1), f.supply.pue_fixed_overhead_share
+    op_cap = cap.sum(axis=1)                     # operating capacity (cap is masked above)
+    np.testing.assert_allclose(
+        acc.energy, (it + (f.pue - 1) * ((1 - share) * it + share * op_cap)) * HOURS_PER_MONTH)
+    assert (acc.energy >= it * f.pue * HOURS_PER_MONTH * (1 - 1e-12)).all()
     assert rec["co2_location_t"] == pytest.approx(float((acc.node_energy * m.grids.ef).sum()))
     np.testing.assert_allclose(acc.co2_market,
                                (acc.energy - acc.green_mwh) * m.grids.ef[f.node])
