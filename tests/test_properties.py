@@ -80,6 +80,7 @@ def state_snapshot(model: EDWCModel) -> dict[str, np.ndarray]:
     """Copies of the fleet and grid state the invariants compare against."""
     f, g = model.fleet, model.grids
     return {"pue": f.pue.copy(), "price": f.price.copy(), "cap_w": f.capacity_w(),
+            "op_cap_mw": np.where(f.operating, f.cap_mw.sum(axis=1), 0.0),
             "status": f.status.copy(), "node": f.node.copy(), "occupied": f.occupied_mw.copy(),
             "ef": g.ef.copy(), "base_tariff": g.base_tariff.copy(), "tariff": g.tariff.copy()}
 
@@ -128,10 +129,14 @@ def check_month(m: EDWCModel, w: Watch, paid_before: np.ndarray) -> None:
     assert np.allclose(s["occupied"], occ_w.reshape(rows, 2) / 1e6, rtol=REL, atol=1e-12)
     assert (s["occupied"][s["status"] != OPERATING] == 0).all()
     assert (f.cap_mw >= 0).all() and (f.price >= 0).all() and (s["tariff"] >= 0).all()
-    # energy = IT load x PUE x hours, per DC; node and national totals agree
+    # energy = (IT load + (design PUE - 1) x ((1 - f) IT load + f operating capacity)) x hours
+    # per DC (partial-load PUE), never below IT load x design PUE; node and national agree
     it = s["occupied"].sum(axis=1)
     energy = acc.energy[:rows]
-    assert np.allclose(energy, it * s["pue"] * HOURS_PER_MONTH, rtol=REL, atol=1e-9)
+    share = m.config.supply.pue_fixed_overhead_share
+    overhead = (s["pue"] - 1) * ((1 - share) * it + share * s["op_cap_mw"][:rows])
+    assert np.allclose(energy, (it + overhead) * HOURS_PER_MONTH, rtol=REL, atol=1e-9)
+    assert (energy >= it * s["pue"] * HOURS_PER_MONTH * (1 - REL) - 1e-9).all()
     node_energy = np.bincount(s["node"], weights=energy, minlength=m.map.n)
     assert np.allclose(acc.node_energy, node_energy, rtol=REL, atol=1e-9)
     assert np.isclose(rec["energy_mwh"], energy.sum(), rtol=REL, atol=1e-9)
