@@ -115,21 +115,6 @@ def busy_worker(proc: subprocess.Popen, sweep_dir: Path, tmp: Path) -> psutil.Pr
     return None
 
 
-def pool_worker(proc: subprocess.Popen, first_seen: dict[int, float]) -> psutil.Process | None:
-    """A pool worker of the sweep: a child that has kept the sweep's command line for
-    0.1 s (git and multiprocessing's resource tracker exec another program at once)."""
-    now = time.monotonic()
-    for child in psutil.Process(proc.pid).children():
-        try:
-            if "experiments.sweep" not in " ".join(child.cmdline()):
-                continue
-        except psutil.Error:        # a short-lived child already gone
-            continue
-        if now - first_seen.setdefault(child.pid, now) > 0.1:
-            return child
-    return None
-
-
 def test_failed_run_killed_worker_and_killed_sweep_resume_to_identical_tables(
         serial_sweep, tmp_path):
     out = tmp_path / "sweep"
@@ -150,9 +135,10 @@ def test_failed_run_killed_worker_and_killed_sweep_resume_to_identical_tables(
     assert proc.returncode == 1 and "failed" in err and len(failed_before) == 1
     assert "worker process died" in " ".join(runs["error"].dropna())
     # 2. the whole sweep (parent and workers) is SIGKILLed while the retries run
-    proc = start_sweep(out)
-    seen: dict[int, float] = {}
-    wait_for(lambda: pool_worker(proc, seen), proc)
+    # (killed while a worker is inside the retried run, seen by its mark file, so the kill
+    # cannot land after a short retry has already finished on a fast, quiet machine)
+    proc = start_sweep(out, tmp)
+    wait_for(lambda: busy_worker(proc, out, tmp), proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     left = sorted(set(RUN_IDS) - store.completed_runs(out, RUN_IDS))
