@@ -24,11 +24,17 @@ Loads are integer watts so that capacity sums are exact in any order.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from model.streams import keyed_gumbel
+
+try:
+    from model import _market_kernel as _KERNEL
+except ImportError:      # not built (a source tree without `pip install`): the numpy pass
+    _KERNEL = None
 
 ROUNDS = 6  # clearing rounds per month; later rounds only see pools not yet tried
 BLOCK = 1 << 15  # cells of the [chooser, pool] cost matrix handled at once (256 kB of floats)
@@ -182,17 +188,28 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     n_ranks = int(priority.max()) + 1
     feasible = feasible_pools(c, p, t, tables)
     active = np.arange(len(c))
+    kernel = _kernel_args(c, p, t, tables, noise) if use_kernel() else None
     for r in range(ROUNDS):
-        ok = free[None, :] >= c.load_w[active][:, None]
-        ok &= feasible if r == 0 else feasible[active]
-        has = ok.any(axis=1)
-        if not has.all():
-            active, ok = active[has], ok[has]
-        if active.size == 0:
-            break
-        choice = _draw(c if active.size == len(c) else _subset(c, active), p, t, tables, ok,
-                       noise)
-        del ok
+        if kernel is not None:       # compiled: draws only over open cells
+            choice = np.empty(active.size, dtype=np.int64)
+            _KERNEL.draw(active, feasible.view(np.uint8), free, c.load_w, *kernel,
+                         choice)
+            has = choice >= 0
+            if not has.all():
+                active, choice = active[has], choice[has]
+            if active.size == 0:
+                break
+        else:                        # numpy: the reference pass
+            ok = free[None, :] >= c.load_w[active][:, None]
+            ok &= feasible if r == 0 else feasible[active]
+            has = ok.any(axis=1)
+            if not has.all():
+                active, ok = active[has], ok[has]
+            if active.size == 0:
+                break
+            choice = _draw_numpy(c if active.size == len(c) else _subset(c, active), p, t,
+                                 tables, ok, noise)
+            del ok
         # clear: per pool, accept in priority order while the load fits
         order = np.argsort(choice * n_ranks + priority[active], kind="stable")  # pool, rank
         ch, idx = choice[order], active[order]
@@ -211,7 +228,32 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     return assigned, free
 
 
-def _draw(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, noise: int
+def use_kernel() -> bool:
+    """Whether the market draws with the compiled kernel (`model/_market_kernel.pyx`, built by
+    `pip install`); EDWC_KERNEL=numpy in the environment selects the numpy pass
+    (`_draw_numpy`), as does a checkout where the kernel was not built."""
+    return _KERNEL is not None and os.environ.get("EDWC_KERNEL", "compiled") != "numpy"
+
+
+def _kernel_args(c: Choosers, p: Pools, t: Terms, tables: tuple, noise: int) -> tuple:
+    """The kernel's arguments after (active, feasible, free, load): the choosers' and pools'
+    columns in the dtypes it was compiled for."""
+    base, transfer, risk, green, _ = tables
+    n_classes = base.shape[1]
+    i64, f64 = np.int64, np.float64
+    return (np.ascontiguousarray(c.home * n_classes + c.lclass, dtype=i64),
+            np.ascontiguousarray(c.home, dtype=i64), np.ascontiguousarray(c.current, dtype=i64),
+            np.ascontiguousarray(c.beta, dtype=f64),
+            np.ascontiguousarray(c.intensity, dtype=f64),
+            np.ascontiguousarray(c.risk, dtype=f64), np.ascontiguousarray(c.green, dtype=f64),
+            np.ascontiguousarray(c.key, dtype=i64),
+            np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=f64),
+            np.ascontiguousarray(transfer, dtype=f64), np.ascontiguousarray(risk, dtype=f64),
+            np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(p.key, dtype=i64),
+            float(t.migration), np.uint64(noise))
+
+
+def _draw_numpy(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, noise: int
           ) -> np.ndarray:
     """Each chooser's logit draw among its open pools `ok` [chooser, pool]: the pool with the
     highest -beta x cost + its keyed Gumbel shock (the first such pool on a tie).

@@ -1,7 +1,11 @@
 """Speed-ups keep behaviour: the vectorised market equals the reference on a real month of the
-model (block by block and in one piece), and fleet columns grow without losing rows."""
+model (block by block and in one piece), the compiled draw equals the numpy pass (also where
+the logit scale makes its pruning do little or almost everything), and fleet columns grow
+without losing rows."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import mesa
 import numpy as np
@@ -28,7 +32,29 @@ def test_vectorised_market_equals_reference_on_a_real_month(real_month):
     np.testing.assert_array_equal(free_fast, free_slow)
 
 
+def test_the_compiled_kernel_is_built_and_used():
+    assert market.use_kernel(), "model/_market_kernel.pyx is not built: run `make setup`"
+
+
+@pytest.mark.parametrize("beta_scale", [1.0, 0.01, 100.0])
+def test_compiled_draw_equals_the_numpy_pass(real_month, monkeypatch, beta_scale):
+    """beta x 0.01: shocks dominate, few pools pruned; beta x 100: costs dominate."""
+    c, p, t, noise, priority = real_month
+    c = dataclasses.replace(c, beta=c.beta * beta_scale)
+    compiled, free_c = market.place(c, p, t, noise, priority)
+    monkeypatch.setenv("EDWC_KERNEL", "numpy")
+    assert not market.use_kernel()
+    numpy_pass, free_n = market.place(c, p, t, noise, priority)
+    assert (compiled >= 0).sum() > 100
+    np.testing.assert_array_equal(compiled, numpy_pass)
+    np.testing.assert_array_equal(free_c, free_n)
+    if beta_scale != 1.0:      # the plain-Python rule agrees too
+        np.testing.assert_array_equal(compiled, market.place_reference(c, p, t, noise,
+                                                                       priority)[0])
+
+
 def test_block_size_does_not_change_placements(real_month, monkeypatch):
+    monkeypatch.setenv("EDWC_KERNEL", "numpy")     # blocks are the numpy pass's
     whole, _ = market.place(*real_month)
     monkeypatch.setattr(market, "BLOCK", 64)      # a few choosers per block
     blocked, _ = market.place(*real_month)
