@@ -75,6 +75,7 @@ class EnterpriseTable:
         self.key = np.arange(e, dtype=np.int64)       # stable identity (keys its draws)
         self.splits = np.zeros(e, dtype=np.int64)     # times this row has split
         self.n = e
+        self._seg_keys: np.ndarray | None = None     # segment_keys(), until rows change
         self.agents: list[Enterprise] = []
 
     def add_agents(self, model: mesa.Model) -> None:
@@ -84,8 +85,9 @@ class EnterpriseTable:
 
     def grow(self, annual_growth: np.ndarray) -> None:
         """Grow every segment's demand by one month of its yearly rate (by compute type)."""
-        yearly = annual_growth[SEG_TYPE][None, :] * self.growth_multiplier[:, None]
-        self.demand_mw *= (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
+        yearly = annual_growth[None, :] * self.growth_multiplier[:, None]     # [E, type]
+        monthly = (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
+        self.demand_mw *= monthly[:, SEG_TYPE]
 
     ROW_FIELDS = ("sector", "home", "demand_mw", "pool", "load_w", "beta", "risk", "green",
                   "intensity", "resident", "growth_multiplier", "key", "splits")
@@ -108,12 +110,18 @@ class EnterpriseTable:
         self.key[new] = child_keys
         self.splits[new] = 0
         self.n += len(rows)
+        self._seg_keys = None
         return new
 
     def segment_keys(self) -> np.ndarray:
-        """[E, 6] stable identity of every segment: a hash of (enterprise key, segment)."""
-        return combine(self.key[:, None].view(np.uint64),
-                       np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]).view(np.int64)
+        """[E, 6] stable identity of every segment: a hash of (enterprise key, segment).
+        Kept until the rows change (`split`); read-only."""
+        if self._seg_keys is None or len(self._seg_keys) != self.n:
+            self._seg_keys = combine(self.key[:, None].view(np.uint64),
+                                     np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]
+                                     ).view(np.int64)
+            self._seg_keys.flags.writeable = False
+        return self._seg_keys
 
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
@@ -152,23 +160,30 @@ class EnterpriseTable:
         occ = np.bincount(self.pool[stay], weights=self.load_w[stay], minlength=len(cap_w))
         free = cap_w - occ.astype(np.int64)
         delta = np.where(stay, want - self.load_w, 0)
-        grow_idx = np.argwhere(delta > 0)
+        grow_flat = np.flatnonzero(delta > 0)
         overflow = np.zeros(want.shape, dtype=bool)
-        if len(grow_idx):
-            g_pool = self.pool[grow_idx[:, 0], grow_idx[:, 1]]
-            g_load = delta[grow_idx[:, 0], grow_idx[:, 1]]
-            # by pool, then each segment's own random priority this month
-            u = streams.per_entity("growth_priority", seg_keys[grow_idx[:, 0], grow_idx[:, 1]],
-                                   month)
-            order = np.lexsort((u, g_pool))
-            gp, gl = g_pool[order], g_load[order]
-            csum = np.cumsum(gl)
-            first = np.r_[True, gp[1:] != gp[:-1]]
-            start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
-            fits = csum - (csum[start] - gl[start]) <= free[gp]
-            np.subtract.at(free, gp[fits], gl[fits])
-            rejected = grow_idx[order[~fits]]
-            overflow[rejected[:, 0], rejected[:, 1]] = True
+        if len(grow_flat):
+            g_pool = self.pool.ravel()[grow_flat]
+            g_load = delta.ravel()[grow_flat]
+            asked = np.bincount(g_pool, weights=g_load, minlength=len(cap_w))
+            fits_all = asked <= free          # every request fits, in any order
+            free -= np.where(fits_all, asked, 0.0).astype(np.int64)
+            # pools that cannot take all their growth accept by each segment's own random
+            # priority this month, while it fits
+            tight = np.flatnonzero(~fits_all[g_pool])
+            if tight.size:
+                t_flat, t_pool, t_load = grow_flat[tight], g_pool[tight], g_load[tight]
+                u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
+                order = np.argsort(u, kind="stable")
+                order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
+                gp, gl = t_pool[order], t_load[order]
+                csum = np.cumsum(gl)
+                first = np.r_[True, gp[1:] != gp[:-1]]
+                start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
+                fits = csum - (csum[start] - gl[start]) <= free[gp]
+                free -= np.bincount(gp[fits], weights=gl[fits],
+                                    minlength=len(cap_w)).astype(np.int64)
+                overflow.ravel()[t_flat[order[~fits]]] = True
         shrink = stay & (delta < 0)
         free += np.bincount(self.pool[shrink], weights=-delta[shrink],
                             minlength=len(cap_w)).astype(np.int64)
