@@ -95,6 +95,8 @@ def pick(cumulative: np.ndarray, u: float) -> int:
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
+_M1_INT, _M2_INT, _GOLDEN_INT = int(_M1), int(_M2), int(_GOLDEN)
+_MASK64 = (1 << 64) - 1
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -113,11 +115,15 @@ def combine(key: np.ndarray, part: np.ndarray) -> np.ndarray:
 
 def entity_key(*parts: int) -> int:
     """A stable 62-bit identity from non-negative integers (e.g. month, node, type, project);
-    room is left to append a compute-type bit and stay a non-negative int64."""
-    key = np.zeros(1, dtype=np.uint64)
+    room is left to append a compute-type bit and stay a non-negative int64. The same
+    numbers as `combine` folded over the parts, in Python integers (one key at a time)."""
+    key = 0
     for p in parts:
-        key = combine(key, np.array([p], dtype=np.uint64))
-    return int(key[0] >> np.uint64(2))
+        x = key ^ ((int(p) + _GOLDEN_INT) & _MASK64)
+        x = ((x ^ (x >> 30)) * _M1_INT) & _MASK64
+        x = ((x ^ (x >> 27)) * _M2_INT) & _MASK64
+        key = x ^ (x >> 31)
+    return key >> 2
 
 
 def keyed_uniform(call: int, keys: np.ndarray) -> np.ndarray:

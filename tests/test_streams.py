@@ -59,3 +59,15 @@ def test_ranks_and_pick():
     np.testing.assert_array_equal(ranks(np.array([0.3, 0.1, 0.9, 0.2])), [2, 0, 3, 1])
     cum = np.cumsum([0.5, 0.3, 0.2])
     assert [pick(cum, u) for u in (0.0, 0.49, 0.5, 0.79, 0.81, 0.999)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_entity_key_is_combine_folded_over_the_parts():
+    """entity_key works in Python integers; it must give combine's uint64 numbers."""
+    from model.streams import combine
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        parts = [int(x) for x in rng.integers(0, 2**62, rng.integers(1, 6))]
+        key = np.zeros(1, dtype=np.uint64)
+        for p in parts:
+            key = combine(key, np.array([p], dtype=np.uint64))
+        assert entity_key(*parts) == int(key[0] >> np.uint64(2))
