@@ -177,23 +177,41 @@ def load_runs_folder(folder: Path) -> BriefData:
                                                   "seeds": sorted(runs["seed"].unique())})
 
 
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep folder addressed like a run folder: ``run / "node.parquet"`` is its
+    shard of the node table, ``run / "config.yaml"`` the file in its manifest folder
+    (the store's layout, experiments/store.py)."""
+
+    sweep: Path
+    run_id: str
+
+    def __truediv__(self, name: str) -> Path:
+        from experiments.store import run_manifest_path, shard_path
+        if name.endswith(".parquet"):
+            return shard_path(self.sweep, name.removesuffix(".parquet"), self.run_id)
+        return run_manifest_path(self.sweep, self.run_id).parent / name
+
+    def __str__(self) -> str:
+        return str(self / "")
+
+
 def load_sweep_folder(folder: Path) -> BriefData:
     """A sweep folder of ``experiments.store`` (completed runs only)."""
     from experiments.sensitivity import DEFAULT_OUTPUTS, parse_output, sensitivity_table
-    from experiments.store import load_sweep
+    from experiments.store import load_sweep, run_manifest_path
 
     sweep = load_sweep(folder)
-    runs_dir = folder / "runs"
     design = sweep.design
-    done = [r for r in design["run_id"] if (runs_dir / r / "manifest.json").is_file()]
+    done = [r for r in design["run_id"] if run_manifest_path(folder, r).is_file()]
     if not done:
         raise BriefError(f"brief error: {folder}: the sweep has no completed runs yet")
     runs = design[design["run_id"].isin(done)].copy()
-    cfgs = {r: _read_config(runs_dir / r) for r in runs["run_id"]}
+    cfgs = {r: _read_config(SweepRun(folder, r)) for r in runs["run_id"]}
     if "scenario" not in runs.columns:
         runs["scenario"] = [str(cfgs[r].get("scenario", {}).get("name", "sweep"))
                             for r in runs["run_id"]]
-    runs["folder"] = [runs_dir / r for r in runs["run_id"]]
+    runs["folder"] = [SweepRun(folder, r) for r in runs["run_id"]]
     front = ["run_id", "scenario", "seed"]
     runs = runs[front + [c for c in runs.columns if c not in front]].reset_index(drop=True)
     data = _assemble("sweep", folder, runs, cfgs, sweep.manifest)

@@ -163,3 +163,26 @@ def test_bad_folder_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no run folders" in err
     assert main([str(tmp_path / "missing"), "--quiet"]) == 2
+
+
+def test_brief_runs_scenarios_into_a_sweep_folder_and_reads_its_store(tmp_path: Path) -> None:
+    """`--scenarios` runs a sweep (store layout: runs/<table>/run_id=<id>/, manifests/<id>/)
+    and the brief reads it: key numbers count the runs and are the median of the shards."""
+    out = tmp_path / "brief"
+    assert main(["--scenarios", "edwc,no_edwc", "--seeds", "1,2,3", "--end", "2022-06",
+                 "--model", "demand.n_enterprises=300", "--model", "supply.n_datacenters=40",
+                 "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    keys = pd.read_csv(out / "key_numbers.csv")
+    west = keys[keys["metric"].str.startswith("west share")].set_index("scenario")
+    assert set(west["n_runs"]) == {3}
+    shards = sorted((out / "runs" / "runs" / "national").glob("run_id=*/part-0.parquet"))
+    assert len(shards) == 6
+    manifests = {p.parent.name: json.loads(p.read_text())
+                 for p in (out / "runs" / "manifests").glob("*/manifest.json")}
+    by_scn: dict[str, list[float]] = {}
+    for shard in shards:
+        man = manifests[shard.parent.name.removeprefix("run_id=")]
+        nat = pd.read_parquet(shard)
+        by_scn.setdefault(man["scenario"], []).append(100 * nat["west_share"].mean())
+    for scn, values in by_scn.items():
+        assert west.loc[scn, "median"] == pytest.approx(np.median(values))
