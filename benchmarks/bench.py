@@ -10,7 +10,14 @@ Prints
 - scaling: run time at 1k / 5k / 20k / 50k enterprises and at 2x / 4x data centers, with the
   fitted exponents (log-log least squares);
 - where the time goes: the top functions of a profile of the default run (CPU seconds).
-Targets: default run <= 5 s, peak memory <= 400 MB, ratio >= 20x, exponents ~1, 50k <= 60 s.
+- the default run against commit BASELINE (e356a3b, the [perf] issue's reference), run from a
+  temporary `git worktree` of it in the same call, alternating, medians of CPU time;
+- the market against its floor: on the same real month, one numpy pass that builds the
+  chooser x pool cost matrix and takes one Gumbel draw over it, vs the market's full time;
+- 100,000 enterprises to 2035 and a 20-seed x 3-scenario brief to 2035 on 2 workers (full
+  mode only; --quick: 20,000 enterprises and 4 seeds to 2025).
+Targets: default run 3x faster than BASELINE, peak memory <= 300 MB, start-up <= 1 s, market
+<= 3x its floor, placement ratio >= 20x, exponents ~1, 100k <= 60 s, brief <= 2 min.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from model.schema import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURE_MONTH = "2026-01"
+BASELINE = "e356a3b"           # the commit the [perf] issue measured (6.4 s CPU there)
+BRIEF_SCENARIOS = "edwc,no_edwc,uhv_off"
 DEFAULT_ENTERPRISES = 5000
 
 CHILD = """
@@ -48,7 +57,7 @@ result = simulate(cfg)
 wall = time.perf_counter() - t0
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - cpu0,
-                  "peak_mb": usage.ru_maxrss / 1024, "dcs": result.manifest["datacenters_built"]}))
+                  "peak_mb": usage.ru_maxrss / 1024, "dcs": result.manifest.get("datacenters_built", 0)}))
 """
 
 
@@ -70,13 +79,88 @@ class Timed:
     dcs: int
 
 
-def run_fresh(overrides: list[str]) -> Timed:
-    """Run one config in a fresh interpreter: wall and CPU time of `simulate`, s (CPU time is
-    what the run needs on an idle core); max RSS, MB."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], cwd=ROOT,
+def run_fresh(overrides: list[str], root: Path = ROOT) -> Timed:
+    """Run one config in a fresh interpreter of the checkout `root`: wall and CPU time of
+    `simulate`, s (CPU time is what the run needs on an idle core); max RSS, MB."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], cwd=root,
                          env=env, check=True, capture_output=True, text=True)
-    return Timed(**json.loads(out.stdout.strip().splitlines()[-1]))
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row.setdefault("dcs", 0)
+    return Timed(**row)
+
+
+def against_baseline(overrides: list[str], repeats: int = 3) -> dict | None:
+    """Default run of this checkout vs commit BASELINE (a temporary detached worktree; the
+    same interpreter and packages), alternating, `repeats` each; medians of CPU s. None if
+    the commit is not in this clone's history."""
+    import tempfile
+    have = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{BASELINE}^{{commit}}"],
+                          capture_output=True)
+    if have.returncode != 0:
+        return None
+    with tempfile.TemporaryDirectory(prefix="edwc-baseline-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree),
+                        BASELINE], check=True, capture_output=True)
+        try:
+            base, now = [], []
+            for _ in range(repeats):
+                base.append(run_fresh(overrides, tree).cpu_s)
+                now.append(run_fresh(overrides).cpu_s)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(tree)], capture_output=True)
+    b, n = float(np.median(base)), float(np.median(now))
+    return {"baseline_s": b, "now_s": n, "ratio": b / n}
+
+
+def market_floor(args: tuple, repeats: int = 20) -> dict:
+    """The market's full time on a real month vs its floor: one numpy pass building the
+    [chooser, pool] generalised cost over all pools of the chooser's compute type, and one
+    Gumbel draw (argmax of -beta x cost + Gumbel) over it; fastest of `repeats`, s."""
+    c, p, t, noise, priority = args
+    rng = np.random.default_rng(0)
+
+    def floor_pass() -> np.ndarray:
+        out = np.empty(len(c), dtype=np.int64)
+        for ctype in np.unique(c.ctype):
+            rows = np.flatnonzero(c.ctype == ctype)
+            cols = np.flatnonzero(p.ctype == ctype)
+            sub_p = market.Pools(p.node[cols], p.ctype[cols], p.price[cols], p.green[cols],
+                                 p.free_w[cols], p.key[cols])
+            sub_c = market._subset(c, rows)
+            sub_c.current = np.full(len(rows), -1)
+            w = market.generalised_cost(sub_c, sub_p, t)
+            w *= -sub_c.beta[:, None]
+            w += rng.gumbel(size=w.shape)
+            out[rows] = cols[w.argmax(axis=1)]
+        return out
+
+    floor_s, _ = best_of(floor_pass, (), repeats)
+    full_s, _ = best_of(market.place, args, repeats)
+    return {"floor_s": floor_s, "market_s": full_s, "ratio": full_s / floor_s,
+            "kernel": market.use_kernel()}
+
+
+def brief_time(seeds: int, end: str, workers: int = 2) -> float:
+    """Wall s of `python -m experiments.brief` running BRIEF_SCENARIOS x `seeds` seeds to
+    `end` on `workers` processes and writing the brief (a temporary folder under outputs/,
+    where run folders may be written, removed afterwards)."""
+    import shutil
+    import tempfile
+    (ROOT / "outputs").mkdir(exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="bench-brief-", dir=ROOT / "outputs")
+    try:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "experiments.brief", "--scenarios",
+                        BRIEF_SCENARIOS, "--seeds", ",".join(str(s) for s in range(1, seeds + 1)),
+                        "--end", end, "--workers", str(workers), "--out", f"{tmp}/brief",
+                        "--quiet"], cwd=ROOT, check=True, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def startup(repeats: int = 5) -> dict:
@@ -214,8 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n1. Default run (fresh interpreter)")
     default = run_fresh(base)
     months = len(range(0, (int(end[:4]) - 2022) * 12 + int(end[5:])))
-    print(f"   wall {default.wall_s:6.2f} s, CPU {default.cpu_s:6.2f} s (target <= 5 s)   "
-          f"peak memory {default.peak_mb:4.0f} MB (target <= 400 MB)")
+    print(f"   wall {default.wall_s:6.2f} s, CPU {default.cpu_s:6.2f} s   "
+          f"peak memory {default.peak_mb:4.0f} MB (target <= 300 MB)")
+    vs = against_baseline(base)
+    if vs is None:
+        print(f"   baseline {BASELINE} is not in this clone's history: ratio not measured")
+    else:
+        print(f"   vs {BASELINE} (worktree, same process tree, medians of 3 alternating): "
+              f"{vs['baseline_s']:.2f} s -> {vs['now_s']:.2f} s CPU, {vs['ratio']:.2f}x faster "
+              "(target >= 3x)")
 
     s = startup()
     print(f"   start-up (median of 5 processes): imports {s['import_s']:.2f} s + config "
@@ -238,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
           f"vectorised {r['fast_s'] * 1e3:.1f} ms, reference {r['slow_s'] * 1e3:.0f} ms, "
           f"ratio {r['ratio']:.0f}x (target >= 20x)")
 
+    fl = market_floor(capture_market([]))
+    print(f"   market vs its floor (one numpy cost pass + one Gumbel draw): market "
+          f"{fl['market_s'] * 1e3:.1f} ms ({'compiled' if fl['kernel'] else 'numpy'} draw), "
+          f"floor {fl['floor_s'] * 1e3:.1f} ms, ratio {fl['ratio']:.2f}x (target <= 3x)")
+
     print("\n4. Scaling (fresh interpreter per run)")
     times = {}
     for n in sizes:
@@ -257,9 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     d_exp = fit_exponent([float(t.dcs) for t in dcs.values()], [t.cpu_s for t in dcs.values()])
     print(f"   CPU time ~ enterprises^{e_exp:.2f}, ~ data centers built^{d_exp:.2f} "
           "(target: about linear or below)")
-    if 50000 in times:
-        print(f"   50,000 enterprises: {times[50000].wall_s:.1f} s wall, "
-              f"{times[50000].cpu_s:.1f} s CPU (target <= 60 s)")
+    big = 20000 if args.quick else 100000
+    t = run_fresh([*base, f"demand.n_enterprises={big}"])
+    print(f"   {big:,} enterprises: {t.wall_s:.1f} s wall, {t.cpu_s:.1f} s CPU, "
+          f"{t.peak_mb:.0f} MB (target <= 60 s at 100,000 to 2035)")
+
+    seeds = 4 if args.quick else 20
+    wall = brief_time(seeds, end)
+    print(f"\n   brief: {BRIEF_SCENARIOS} x {seeds} seeds to {end} on 2 workers, run and "
+          f"written: {wall:.1f} s wall (target <= 120 s for 20 seeds to 2035)")
 
     print(f"\n5. Where the time goes (default run{', short horizon' if args.quick else ''}, "
           "cProfile, CPU s)")
