@@ -92,13 +92,15 @@ class Investor:
         and national approval."""
         m = self.model
         f, s, n = m.fleet, m.config.supply, m.map.n
-        lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
+        lag_years = np.array([sum(self.build_lag(float(k))) / 24.0 for k in range(2)])  # [type]
         self.update_expectations()
         growth = (1.0 + self.growth_expectation) ** lag_years                  # [type]
         # capacity that retires before new projects could finish does not count as planned
-        live = (f.status != RETIRED) & (f.retire_month > m.month + lag_years * 12)
         planned = np.stack([np.bincount(f.node[live], weights=f.cap_mw[live, k], minlength=n)
-                            for k in range(2)], axis=1)
+                            for k in range(2)
+                            for live in [(f.status != RETIRED)
+                                         & (f.retire_month > m.month + lag_years[k] * 12)]],
+                           axis=1)
         served = np.stack([np.bincount(f.node, weights=f.occupied_mw[:, k], minlength=n)
                            for k in range(2)], axis=1)
         last = m.recorder.national[-1] if m.recorder.national else {}
@@ -106,14 +108,14 @@ class Investor:
                              last.get("unserved_mw_intelligent", 0.0)])
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
-        local = self.local_expectation ** lag_years                            # [node]
+        local = self.local_expectation[:, None] ** lag_years[None, :]          # [node, type]
         # optimistic builders expect utilisation `optimism` above what the load implies, so
         # they plan for the planning level at a lower true utilisation
         planning = max(s.planning_utilisation - s.optimism, 0.05)
-        gap = seen * growth[None, :] * local[:, None] / planning - planned
+        gap = seen * growth[None, :] * local / planning - planned
         kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
-        expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
+        expected = seen * growth[None, :] * local     # load at completion, MW
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
             # the node-month's own stream: project k draws (size, kind, approval, lag)
@@ -132,6 +134,15 @@ class Investor:
                                 expected_util=util):
                     planned[node, ctype] += size
                 k += 1
+
+    def build_lag(self, intelligent: float) -> tuple[int, int]:
+        """Shortest and longest construction lag, months, of a project whose intelligent share
+        is `intelligent`: general halls take supply.build_lag_months, intelligent-compute
+        centres (prefabricated modules, fit-outs of existing shells) the shorter
+        supply.build_lag_months_intelligent; a mixed project interpolates."""
+        s = self.model.config.supply
+        (g0, g1), (a0, a1) = s.build_lag_months, s.build_lag_months_intelligent
+        return (int(round(g0 + intelligent * (a0 - g0))), int(round(g1 + intelligent * (a1 - g1))))
 
     def project_size_range(self) -> tuple[float, float]:
         """Smallest and largest build project, MW: supply.project_size in units of the mean
@@ -239,7 +250,7 @@ class Investor:
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
             if subsidy_rate > 0 else 0.0
-        lo, hi = s.build_lag_months
+        lo, hi = self.build_lag(intel)
         lag = lo + min(int(draws[1] * (hi - lo + 1)), hi - lo)
         online = m.month + lag
         years = years_since_base(online)

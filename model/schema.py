@@ -296,6 +296,7 @@ class Supply:
     om_rmb_per_kw_month: float
     life_years: float
     build_lag_months: tuple[int, int]
+    build_lag_months_intelligent: tuple[int, int]
     initial_markup: float
     markup_step: float
     markup_floor: float
@@ -616,6 +617,8 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
     if share_range[1] > 1:
         raise ConfigError("supply.new_intelligent_share_range[1]", share_range[1], "must be <= 1")
     lag = _pair(_get(s, "build_lag_months", k), "supply.build_lag_months", 1, integer=True)
+    lag_ai = _pair(_get(s, "build_lag_months_intelligent", k),
+                   "supply.build_lag_months_intelligent", 1, integer=True)
     idle, full = f("idle_utilisation", 0, 1), f("full_utilisation", 0, 1)
     project_size = _pair(_get(s, "project_size", k), "supply.project_size")
     if project_size[0] <= 0:   # zero-size projects would never close a capacity gap
@@ -643,6 +646,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         om_rmb_per_kw_month=f("om_rmb_per_kw_month"),
         life_years=f("life_years", 1, 100),
         build_lag_months=lag,
+        build_lag_months_intelligent=lag_ai,
         initial_markup=f("initial_markup", -1, 10),
         markup_step=f("markup_step", 0, 1),
         markup_floor=f("markup_floor", -1, 10),
