@@ -109,10 +109,12 @@ class Investor:
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
         local = self.local_expectation[:, None] ** lag_years[None, :]          # [node, type]
-        # optimistic builders expect utilisation `optimism` above what the load implies, so
-        # they plan for the planning level at a lower true utilisation
-        planning = max(s.planning_utilisation - s.optimism, 0.05)
-        gap = seen * growth[None, :] * local / planning - planned
+        # optimistic builders expect utilisation `optimism` (plus the AI wave's for intelligent
+        # capacity) above what the load implies, so they plan for the planning level at a
+        # lower true utilisation
+        planning = np.maximum(s.planning_utilisation - s.optimism
+                              - self.ai_wave_optimism(np.arange(2.0)), 0.05)     # [type]
+        gap = seen * growth[None, :] * local / planning[None, :] - planned
         kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
         expected = seen * growth[None, :] * local     # load at completion, MW
@@ -134,6 +136,14 @@ class Investor:
                                 expected_util=util):
                     planned[node, ctype] += size
                 k += 1
+
+    def ai_wave_optimism(self, intelligent: np.ndarray | float) -> np.ndarray | float:
+        """Extra utilisation builders expect of intelligent capacity during the generative-AI
+        investment wave (supply.ai_wave, from its first month to before its
+        second: ChatGPT's launch to DeepSeek-R1), in proportion to a project's intelligent share; 0 outside it."""
+        s, month = self.model.config.supply, self.model.month
+        on = s.ai_wave[0] <= month < s.ai_wave[1]
+        return np.asarray(intelligent) * (s.ai_wave_optimism if on else 0.0)
 
     def build_lag(self, intelligent: float) -> tuple[int, int]:
         """Shortest and longest construction lag, months, of a project whose intelligent share
@@ -202,7 +212,8 @@ class Investor:
         type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
         seen = max(self.node_util_ema[node], type_util) if expected_util is None \
             else expected_util
-        u = float(np.clip(seen + s.optimism, 0.0, s.max_expected_utilisation))
+        u = float(np.clip(seen + s.optimism + float(self.ai_wave_optimism(intel)), 0.0,
+                          s.max_expected_utilisation))
         price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                  if ops.any() else float(f.price[f.operating, ct].mean()))
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]

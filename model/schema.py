@@ -307,6 +307,8 @@ class Supply:
     price_capital_rate: float
     expectation_alpha: float
     optimism: float
+    ai_wave_optimism: float
+    ai_wave: tuple[int, int]
     max_expected_utilisation: float
     initial_growth_expectation: tuple[float, float]
     min_expected_growth: float
@@ -509,6 +511,16 @@ def _node_vector(d: Any, key: str, names: Sequence[str], check, fill: float | No
     return tuple(out)
 
 
+def _month_pair(value: Any, key: str) -> tuple[int, int]:
+    """['YYYY-MM', 'YYYY-MM'] -> (first month, end month), end not before first."""
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        raise ConfigError(key, value, "must be a ['YYYY-MM', 'YYYY-MM'] pair")
+    a, b = (parse_month(v, f"{key}[{i}]") for i, v in enumerate(value))
+    if b < a:
+        raise ConfigError(key, list(value), "end must not be before start")
+    return (a, b)
+
+
 def _pair(value: Any, key: str, lo: float = 0.0, integer: bool = False) -> tuple:
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
         raise ConfigError(key, value, "must be a [low, high] pair")
@@ -656,6 +668,8 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         price_capital_rate=f("price_capital_rate", 0, 1),
         expectation_alpha=f("expectation_alpha", 0, 1, lo_open=True),
         optimism=f("optimism", -1, 1),
+        ai_wave_optimism=f("ai_wave_optimism", 0, 1),
+        ai_wave=_month_pair(_get(s, "ai_wave", k), "supply.ai_wave"),
         max_expected_utilisation=f("max_expected_utilisation", 0, 1),
         initial_growth_expectation=tuple(
             _finite(_get(prior, c, "supply.initial_growth_expectation"),
