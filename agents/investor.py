@@ -21,10 +21,10 @@ from agents.datacenter import annuity_factor
 from agents.enterprise import SEG_TYPE
 from model.constants import (
     BUILDING,
-    EAST,
     HOURS_PER_MONTH,
     HOURS_PER_YEAR,
     RETIRED,
+    WEST,
     years_since_base,
 )
 from model.state import Rules, SimulationState
@@ -139,11 +139,21 @@ class Investor:
 
     def ai_wave_optimism(self, intelligent: np.ndarray | float) -> np.ndarray | float:
         """Extra utilisation builders expect of intelligent capacity during the generative-AI
-        investment wave (supply.ai_wave, from its first month to before its
-        second: ChatGPT's launch to DeepSeek-R1), in proportion to a project's intelligent share; 0 outside it."""
+        investment wave (supply.ai_wave, from its first month to before its second: ChatGPT's
+        launch to DeepSeek-R1), in proportion to a project's intelligent share; 0 outside."""
         s, month = self.model.config.supply, self.model.month
         on = s.ai_wave[0] <= month < s.ai_wave[1]
         return np.asarray(intelligent) * (s.ai_wave_optimism if on else 0.0)
+
+    def pue_cap_new(self, node: int, rules: Rules) -> float:
+        """Design PUE cap of a new DC at `node`: western hubs (Inner Mongolia, Guizhou, Gansu,
+        Ningxia) pue_cap_new_west, the demand hubs (BTH, YRD, GBA, Chengdu-Chongqing)
+        pue_cap_new_east, outside the hubs the national rule for new large DCs,
+        pue_cap_new_nonhub."""
+        m = self.model
+        if not m.national.is_hub[node]:
+            return rules.pue_cap_new_nonhub
+        return rules.pue_cap_new_west if m.map.role[node] == WEST else rules.pue_cap_new_east
 
     def build_lag(self, intelligent: float) -> tuple[int, int]:
         """Shortest and longest construction lag, months, of a project whose intelligent share
@@ -235,8 +245,7 @@ class Investor:
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
             return False
-        east = m.map.role[node] == EAST
-        cap = rules.pue_cap_new_east if east else rules.pue_cap_new_west
+        cap = self.pue_cap_new(node, rules)
         best = f.best_pue(node, m.month)
         pue = min(best, cap)
         extra = max(0.0, best - cap) / 0.01 * s.pue_cap_extra_capex_per_0_01

@@ -357,6 +357,7 @@ class National:
     non_hub_approval: Schedule
     pue_cap_new_east: Schedule
     pue_cap_new_west: Schedule
+    pue_cap_new_nonhub: Schedule
     pue_cap_existing: Schedule
     pue_surcharge_rmb_per_kwh: float
     utilisation_floor: Schedule
@@ -824,6 +825,7 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
         non_hub_approval=sch("non_hub_approval", 0, 1),
         pue_cap_new_east=sch("pue_cap_new_east", 1, 3),
         pue_cap_new_west=sch("pue_cap_new_west", 1, 3),
+        pue_cap_new_nonhub=sch("pue_cap_new_nonhub", 1, 3),
         pue_cap_existing=sch("pue_cap_existing", 1, 5),
         pue_surcharge_rmb_per_kwh=_finite(_get(n, "pue_surcharge_rmb_per_kwh", k),
                                           f"{k}.pue_surcharge_rmb_per_kwh", 0, 10),
