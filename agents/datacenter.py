@@ -378,7 +378,7 @@ class DataCenter(mesa.Agent):
         if cost < surcharge:
             if s.retrofit_months > 0:
                 f.retrofit_pue[self.row] = target
-                f.retrofit_month[self.row] = month + s.retrofit_months
+                f.retrofit_month[self.row] = month + int(round(s.retrofit_months))
             else:
                 f.pue[self.row] = target
             f.cash[self.row] -= cost

@@ -327,7 +327,7 @@ class Supply:
     retrofit_rmb_per_kw_per_0_1: float
     retrofit_pue_margin: float
     retrofit_payback_years: float
-    retrofit_months: int
+    retrofit_months: float
     pue_cap_extra_capex_per_0_01: float
     exit_loss_months: int
     flops_per_watt: tuple[float, float]
@@ -693,7 +693,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         retrofit_rmb_per_kw_per_0_1=f("retrofit_rmb_per_kw_per_0_1"),
         retrofit_pue_margin=f("retrofit_pue_margin", 0, 1),
         retrofit_payback_years=f("retrofit_payback_years", 0, 100),
-        retrofit_months=_int(_get(s, "retrofit_months", k), "supply.retrofit_months", 0),
+        retrofit_months=f("retrofit_months", 0, 120),
         pue_cap_extra_capex_per_0_01=f("pue_cap_extra_capex_per_0_01"),
         exit_loss_months=_int(_get(s, "exit_loss_months", k), "supply.exit_loss_months", 1),
         flops_per_watt=tuple(_finite(_get(fpw, c, "supply.flops_per_watt"),
