@@ -45,9 +45,11 @@ class Fleet:
     """Column store of all data centers (one row per agent, ever built)."""
 
     FIELDS_F = ("pue", "green_target", "green_share", "markup", "cash", "capex_per_kw",
-                "land_per_kw", "util_ema", "investment_rmb")
+                "land_per_kw", "util_ema", "investment_rmb",
+                "retrofit_pue")   # design PUE a retrofit under way reaches, 0 = none
     FIELDS_I = ("node", "kind", "status", "online_month", "built_month", "retire_month",
-                "loss_months", "key")   # key: stable identity (model.streams.entity_key)
+                "loss_months", "key",   # key: stable identity (model.streams.entity_key)
+                "retrofit_month")       # month the retrofit under way is finished
 
     def __init__(self, supply: Supply, nodes: tuple[Node, ...] = ()) -> None:
         self.supply = supply
@@ -173,9 +175,13 @@ class Fleet:
         """Finished projects start operating; DCs at end of life retire. An operator with
         losses for supply.exit_loss_months exits by selling: the buyer takes the DC over at a
         written-down value (cash and loss months reset) and keeps it running - a built,
-        connected DC is not demolished [C]. Returns the rows that retired this month."""
+        connected DC is not demolished [C]. Retrofits whose works are over lower the DC's
+        design PUE. Returns the rows that retired this month."""
         for row in np.flatnonzero(self.status == BUILDING):
             self.agents[row].complete_construction(month)
+        done = (self.retrofit_pue > 0) & (self.retrofit_month <= month)
+        self.pue[done] = self.retrofit_pue[done]
+        self.retrofit_pue[done] = 0.0
         sold = self.operating & (self.loss_months >= self.supply.exit_loss_months)
         self.cash[sold] = 0.0
         self.loss_months[sold] = 0
@@ -266,7 +272,8 @@ class Fleet:
         for row in np.flatnonzero(self.operating):
             spent += self.agents[row].decide_retrofit(
                 rules.pue_cap_existing, surcharge_rmb_per_kwh,
-                self.best_pue(int(self.node[row]), month), float(self.occupied_mw[row].sum()))
+                self.best_pue(int(self.node[row]), month), float(self.occupied_mw[row].sum()),
+                month)
         return spent
 
     def voluntary_green(self, month: int) -> float:
@@ -355,19 +362,25 @@ class DataCenter(mesa.Agent):
         self.fleet.status[self.row] = RETIRED
 
     def decide_retrofit(self, pue_cap: float, surcharge_rmb_per_kwh: float, best_pue: float,
-                        occupied_mw: float) -> float:
+                        occupied_mw: float, month: int = 0) -> float:
         """Retrofit when cheaper than `supply.retrofit_payback_years` of surcharge; returns
-        retrofit capex, RMB."""
+        retrofit capex, RMB (paid at the start). The works (cooling and power chains
+        replaced hall by hall in a live DC) take `supply.retrofit_months`; the design PUE
+        falls when they are done (at once when 0), and the DC pays the surcharge meanwhile."""
         f, s = self.fleet, self.fleet.supply
         pue = float(f.pue[self.row])
-        if not self.is_operating or pue <= pue_cap:
+        if not self.is_operating or pue <= pue_cap or f.retrofit_pue[self.row] > 0:
             return 0.0
         target = max(pue_cap - s.retrofit_pue_margin, best_pue)
         cost = (pue - target) / 0.1 * s.retrofit_rmb_per_kw_per_0_1 * self.capacity_mw * 1000
         surcharge = (surcharge_rmb_per_kwh * occupied_mw * 1000 * pue * HOURS_PER_YEAR
                      * s.retrofit_payback_years)
         if cost < surcharge:
-            f.pue[self.row] = target
+            if s.retrofit_months > 0:
+                f.retrofit_pue[self.row] = target
+                f.retrofit_month[self.row] = month + int(round(s.retrofit_months))
+            else:
+                f.pue[self.row] = target
             f.cash[self.row] -= cost
             return cost
         return 0.0

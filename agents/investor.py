@@ -21,10 +21,10 @@ from agents.datacenter import annuity_factor
 from agents.enterprise import SEG_TYPE
 from model.constants import (
     BUILDING,
-    EAST,
     HOURS_PER_MONTH,
     HOURS_PER_YEAR,
     RETIRED,
+    WEST,
     years_since_base,
 )
 from model.state import Rules, SimulationState
@@ -92,13 +92,15 @@ class Investor:
         and national approval."""
         m = self.model
         f, s, n = m.fleet, m.config.supply, m.map.n
-        lag_years = (s.build_lag_months[0] + s.build_lag_months[1]) / 24.0
+        lag_years = np.array([sum(self.build_lag(float(k))) / 24.0 for k in range(2)])  # [type]
         self.update_expectations()
         growth = (1.0 + self.growth_expectation) ** lag_years                  # [type]
         # capacity that retires before new projects could finish does not count as planned
-        live = (f.status != RETIRED) & (f.retire_month > m.month + lag_years * 12)
         planned = np.stack([np.bincount(f.node[live], weights=f.cap_mw[live, k], minlength=n)
-                            for k in range(2)], axis=1)
+                            for k in range(2)
+                            for live in [(f.status != RETIRED)
+                                         & (f.retire_month > m.month + lag_years[k] * 12)]],
+                           axis=1)
         served = np.stack([np.bincount(f.node, weights=f.occupied_mw[:, k], minlength=n)
                            for k in range(2)], axis=1)
         last = m.recorder.national[-1] if m.recorder.national else {}
@@ -106,14 +108,16 @@ class Investor:
                              last.get("unserved_mw_intelligent", 0.0)])
         share = served / np.maximum(served.sum(axis=0), 1e-9)
         seen = served + unserved[None, :] * share
-        local = self.local_expectation ** lag_years                            # [node]
-        # optimistic builders expect utilisation `optimism` above what the load implies, so
-        # they plan for the planning level at a lower true utilisation
-        planning = max(s.planning_utilisation - s.optimism, 0.05)
-        gap = seen * growth[None, :] * local[:, None] / planning - planned
+        local = self.local_expectation[:, None] ** lag_years[None, :]          # [node, type]
+        # optimistic builders expect utilisation `optimism` (plus the AI wave's for intelligent
+        # capacity) above what the load implies, so they plan for the planning level at a
+        # lower true utilisation
+        planning = np.maximum(s.planning_utilisation - s.optimism
+                              - self.ai_wave_optimism(np.arange(2.0)), 0.05)     # [type]
+        gap = seen * growth[None, :] * local / planning[None, :] - planned
         kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
-        expected = seen * growth[None, :] * local[:, None]     # load at completion, MW
+        expected = seen * growth[None, :] * local     # load at completion, MW
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
             # the node-month's own stream: project k draws (size, kind, approval, lag)
@@ -132,6 +136,33 @@ class Investor:
                                 expected_util=util):
                     planned[node, ctype] += size
                 k += 1
+
+    def ai_wave_optimism(self, intelligent: np.ndarray | float) -> np.ndarray | float:
+        """Extra utilisation builders expect of intelligent capacity during the generative-AI
+        investment wave (supply.ai_wave, from its first month to before its second: ChatGPT's
+        launch to DeepSeek-R1), in proportion to a project's intelligent share; 0 outside."""
+        s, month = self.model.config.supply, self.model.month
+        on = s.ai_wave[0] <= month < s.ai_wave[1]
+        return np.asarray(intelligent) * (s.ai_wave_optimism if on else 0.0)
+
+    def pue_cap_new(self, node: int, rules: Rules) -> float:
+        """Design PUE cap of a new DC at `node`: western hubs (Inner Mongolia, Guizhou, Gansu,
+        Ningxia) pue_cap_new_west, the demand hubs (BTH, YRD, GBA, Chengdu-Chongqing)
+        pue_cap_new_east, outside the hubs the national rule for new large DCs,
+        pue_cap_new_nonhub."""
+        m = self.model
+        if not m.national.is_hub[node]:
+            return rules.pue_cap_new_nonhub
+        return rules.pue_cap_new_west if m.map.role[node] == WEST else rules.pue_cap_new_east
+
+    def build_lag(self, intelligent: float) -> tuple[int, int]:
+        """Shortest and longest construction lag, months, of a project whose intelligent share
+        is `intelligent`: general halls take supply.build_lag_months, intelligent-compute
+        centres (prefabricated modules, fit-outs of existing shells) the shorter
+        supply.build_lag_months_intelligent; a mixed project interpolates."""
+        s = self.model.config.supply
+        (g0, g1), (a0, a1) = s.build_lag_months, s.build_lag_months_intelligent
+        return (int(round(g0 + intelligent * (a0 - g0))), int(round(g1 + intelligent * (a1 - g1))))
 
     def project_size_range(self) -> tuple[float, float]:
         """Smallest and largest build project, MW: supply.project_size in units of the mean
@@ -191,7 +222,8 @@ class Investor:
         type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
         seen = max(self.node_util_ema[node], type_util) if expected_util is None \
             else expected_util
-        u = float(np.clip(seen + s.optimism, 0.0, s.max_expected_utilisation))
+        u = float(np.clip(seen + s.optimism + float(self.ai_wave_optimism(intel)), 0.0,
+                          s.max_expected_utilisation))
         price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
                  if ops.any() else float(f.price[f.operating, ct].mean()))
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
@@ -213,8 +245,7 @@ class Investor:
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
             return False
-        east = m.map.role[node] == EAST
-        cap = rules.pue_cap_new_east if east else rules.pue_cap_new_west
+        cap = self.pue_cap_new(node, rules)
         best = f.best_pue(node, m.month)
         pue = min(best, cap)
         extra = max(0.0, best - cap) / 0.01 * s.pue_cap_extra_capex_per_0_01
@@ -239,7 +270,7 @@ class Investor:
             return False
         subsidy = m.local_govs[node].capex_subsidy.pay(capex_total * subsidy_rate, 1) \
             if subsidy_rate > 0 else 0.0
-        lo, hi = s.build_lag_months
+        lo, hi = self.build_lag(intel)
         lag = lo + min(int(draws[1] * (hi - lo + 1)), hi - lo)
         online = m.month + lag
         years = years_since_base(online)

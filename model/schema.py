@@ -296,6 +296,7 @@ class Supply:
     om_rmb_per_kw_month: float
     life_years: float
     build_lag_months: tuple[int, int]
+    build_lag_months_intelligent: tuple[int, int]
     initial_markup: float
     markup_step: float
     markup_floor: float
@@ -306,6 +307,8 @@ class Supply:
     price_capital_rate: float
     expectation_alpha: float
     optimism: float
+    ai_wave_optimism: float
+    ai_wave: tuple[int, int]
     max_expected_utilisation: float
     initial_growth_expectation: tuple[float, float]
     min_expected_growth: float
@@ -324,6 +327,7 @@ class Supply:
     retrofit_rmb_per_kw_per_0_1: float
     retrofit_pue_margin: float
     retrofit_payback_years: float
+    retrofit_months: float
     pue_cap_extra_capex_per_0_01: float
     exit_loss_months: int
     flops_per_watt: tuple[float, float]
@@ -354,6 +358,7 @@ class National:
     non_hub_approval: Schedule
     pue_cap_new_east: Schedule
     pue_cap_new_west: Schedule
+    pue_cap_new_nonhub: Schedule
     pue_cap_existing: Schedule
     pue_surcharge_rmb_per_kwh: float
     utilisation_floor: Schedule
@@ -508,6 +513,16 @@ def _node_vector(d: Any, key: str, names: Sequence[str], check, fill: float | No
     return tuple(out)
 
 
+def _month_pair(value: Any, key: str) -> tuple[int, int]:
+    """['YYYY-MM', 'YYYY-MM'] -> (first month, end month), end not before first."""
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        raise ConfigError(key, value, "must be a ['YYYY-MM', 'YYYY-MM'] pair")
+    a, b = (parse_month(v, f"{key}[{i}]") for i, v in enumerate(value))
+    if b < a:
+        raise ConfigError(key, list(value), "end must not be before start")
+    return (a, b)
+
+
 def _pair(value: Any, key: str, lo: float = 0.0, integer: bool = False) -> tuple:
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
         raise ConfigError(key, value, "must be a [low, high] pair")
@@ -616,6 +631,8 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
     if share_range[1] > 1:
         raise ConfigError("supply.new_intelligent_share_range[1]", share_range[1], "must be <= 1")
     lag = _pair(_get(s, "build_lag_months", k), "supply.build_lag_months", 1, integer=True)
+    lag_ai = _pair(_get(s, "build_lag_months_intelligent", k),
+                   "supply.build_lag_months_intelligent", 1, integer=True)
     idle, full = f("idle_utilisation", 0, 1), f("full_utilisation", 0, 1)
     project_size = _pair(_get(s, "project_size", k), "supply.project_size")
     if project_size[0] <= 0:   # zero-size projects would never close a capacity gap
@@ -643,6 +660,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         om_rmb_per_kw_month=f("om_rmb_per_kw_month"),
         life_years=f("life_years", 1, 100),
         build_lag_months=lag,
+        build_lag_months_intelligent=lag_ai,
         initial_markup=f("initial_markup", -1, 10),
         markup_step=f("markup_step", 0, 1),
         markup_floor=f("markup_floor", -1, 10),
@@ -652,6 +670,8 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         price_capital_rate=f("price_capital_rate", 0, 1),
         expectation_alpha=f("expectation_alpha", 0, 1, lo_open=True),
         optimism=f("optimism", -1, 1),
+        ai_wave_optimism=f("ai_wave_optimism", 0, 1),
+        ai_wave=_month_pair(_get(s, "ai_wave", k), "supply.ai_wave"),
         max_expected_utilisation=f("max_expected_utilisation", 0, 1),
         initial_growth_expectation=tuple(
             _finite(_get(prior, c, "supply.initial_growth_expectation"),
@@ -673,6 +693,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         retrofit_rmb_per_kw_per_0_1=f("retrofit_rmb_per_kw_per_0_1"),
         retrofit_pue_margin=f("retrofit_pue_margin", 0, 1),
         retrofit_payback_years=f("retrofit_payback_years", 0, 100),
+        retrofit_months=f("retrofit_months", 0, 120),
         pue_cap_extra_capex_per_0_01=f("pue_cap_extra_capex_per_0_01"),
         exit_loss_months=_int(_get(s, "exit_loss_months", k), "supply.exit_loss_months", 1),
         flops_per_watt=tuple(_finite(_get(fpw, c, "supply.flops_per_watt"),
@@ -806,6 +827,7 @@ def _policy(p: Mapping, names: Sequence[str]) -> Policy:
         non_hub_approval=sch("non_hub_approval", 0, 1),
         pue_cap_new_east=sch("pue_cap_new_east", 1, 3),
         pue_cap_new_west=sch("pue_cap_new_west", 1, 3),
+        pue_cap_new_nonhub=sch("pue_cap_new_nonhub", 1, 3),
         pue_cap_existing=sch("pue_cap_existing", 1, 5),
         pue_surcharge_rmb_per_kwh=_finite(_get(n, "pue_surcharge_rmb_per_kwh", k),
                                           f"{k}.pue_surcharge_rmb_per_kwh", 0, 10),

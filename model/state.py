@@ -30,8 +30,9 @@ class Rules:
     """The value of every dated national rule this month (policy.national schedules)."""
 
     non_hub_approval: float                  # probability a non-hub build is approved, 0..1
-    pue_cap_new_east: float                  # design PUE cap, new east DCs, -
-    pue_cap_new_west: float                  # design PUE cap, new central/west DCs, -
+    pue_cap_new_east: float                  # design PUE cap, new DCs at demand hubs, -
+    pue_cap_new_west: float                  # design PUE cap, new DCs at western hubs, -
+    pue_cap_new_nonhub: float                # design PUE cap, new large DCs off the hubs, -
     pue_cap_existing: float                  # PUE above which existing DCs pay a surcharge, -
     utilisation_floor: float                 # node utilisation required before new builds, 0..1
     green_mandate_new_hub: float             # green-power share required of new hub DCs, 0..1

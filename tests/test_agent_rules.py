@@ -176,6 +176,7 @@ def investment_model(short_config, om=100.0, life=10.0, hurdle=0.0) -> mesa.Mode
                      operator_kinds=kinds, optimism=0.0)
     m = mesa.Model()
     m.config = replace(short_config, supply=supply)
+    m.month = supply.ai_wave[1]          # after the AI wave: no AI-wave optimism
     m.fleet = Fleet(supply, short_config.geography.nodes)
     m.fleet.add(m, node=0, kind=0, status=OPERATING, cap_mw=np.array([10.0, 0.0]),
                 fpw=np.ones(2), pue=1.3)
@@ -231,7 +232,7 @@ def test_npv_discounts_the_margin_at_the_hurdle_rate(short_config):
 def test_retrofit_when_cheaper_than_three_years_of_surcharge(
         short_config, pue, cap, best, surcharge, occupied, cost_mrmb, pue_after):
     supply = replace(short_config.supply, retrofit_rmb_per_kw_per_0_1=1800.0,
-                     retrofit_pue_margin=0.05)
+                     retrofit_pue_margin=0.05, retrofit_months=0.0)
     m = mesa.Model()
     m.fleet = Fleet(supply, short_config.geography.nodes)
     dc = m.fleet.add(m, node=0, kind=0, status=OPERATING, cap_mw=np.array([10.0, 0.0]),
@@ -240,6 +241,37 @@ def test_retrofit_when_cheaper_than_three_years_of_surcharge(
     assert spent / 1e6 == pytest.approx(cost_mrmb)
     assert m.fleet.pue[0] == pytest.approx(pue_after)
     assert m.fleet.cash[0] == pytest.approx(-spent)
+
+
+def test_retrofit_works_take_retrofit_months(short_config):
+    """A retrofit decided now is paid now; the design PUE falls only when the works end."""
+    supply = replace(short_config.supply, retrofit_rmb_per_kw_per_0_1=1800.0,
+                     retrofit_pue_margin=0.05, retrofit_months=12.0)
+    m = mesa.Model()
+    m.fleet = Fleet(supply, short_config.geography.nodes)
+    dc = m.fleet.add(m, node=0, kind=0, status=OPERATING, cap_mw=np.array([10.0, 0.0]),
+                     fpw=np.ones(2), pue=1.70, retire_month=10_000)
+    start = 2025 * 12
+    spent = dc.decide_retrofit(1.50, 0.20, 1.20, 8.0, start)
+    assert spent / 1e6 == pytest.approx(45.0) and m.fleet.cash[0] == pytest.approx(-spent)
+    assert m.fleet.pue[0] == pytest.approx(1.70)          # works under way
+    assert dc.decide_retrofit(1.50, 0.20, 1.20, 8.0, start + 1) == 0.0   # not twice
+    m.fleet.construct_and_retire(start + 11)
+    assert m.fleet.pue[0] == pytest.approx(1.70)
+    m.fleet.construct_and_retire(start + 12)
+    assert m.fleet.pue[0] == pytest.approx(1.45)
+
+
+def test_ai_wave_optimism_only_inside_the_wave_and_for_intelligent_capacity(short_config):
+    m = investment_model(short_config)
+    m.config = replace(m.config, supply=replace(m.config.supply, ai_wave_optimism=0.15))
+    inv = Investor(m)
+    m.month = m.config.supply.ai_wave[0]
+    assert inv.ai_wave_optimism(1.0) == pytest.approx(0.15)
+    assert inv.ai_wave_optimism(0.5) == pytest.approx(0.075)
+    assert inv.ai_wave_optimism(0.0) == 0.0
+    m.month = m.config.supply.ai_wave[1]
+    assert inv.ai_wave_optimism(1.0) == 0.0
 
 
 @pytest.mark.parametrize("share, it_mw, operating_pue", [
