@@ -107,6 +107,8 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "subsidy_rmb": ("RMB", "subsidies paid here this month"),
         "revenue_rmb": ("RMB", "DC revenue here this month"),
         "investment_rmb": ("RMB", "capex committed here this month"),
+        "capacity_capex_rmb": ("RMB", "build and land capex paid for the operating IT capacity "
+                                      "here"),
         "n_datacenters": ("count", "operating data centers"),
     },
     "flows": {

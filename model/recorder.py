@@ -73,6 +73,8 @@ class Recorder:
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
         node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
+        node_capex = np.bincount(f.node, weights=np.where(operating, f.build_capex_rmb(), 0.0),
+                                 minlength=n)
         energy, node_energy = acc.energy, acc.node_energy
         it_mw = f.occupied_mw.sum(axis=1)
         node_it = np.bincount(f.node, weights=it_mw, minlength=n)
@@ -182,6 +184,7 @@ class Recorder:
             "budget_rmb": np.array([g.budget_left for g in govs]),
             "subsidy_rmb": subsidy_node, "revenue_rmb": revenue_node,
             "investment_rmb": acc.investment.copy(),
+            "capacity_capex_rmb": node_capex,
             "n_datacenters": np.bincount(f.node[operating], minlength=n),
         })
         self.flows.append(flows)
