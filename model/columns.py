@@ -124,6 +124,7 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "line": ("-", "UHV line name"),
         "from": ("-", "sending node"),
         "to": ("-", "receiving node"),
+        "capacity_gw": ("GW", "rated capacity in service (0 when switched off or not yet built)"),
         "sent_mwh": ("MWh", "energy sent"),
         "loss_mwh": ("MWh", "energy lost in transmission"),
         "delivered_mwh": ("MWh", "energy delivered"),
