@@ -563,8 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(idles) != 1:
             raise AttributionError("attribute.groups", "supply", "coalitions differ in the "
                                    "planning utilisation or capital cost that value idle capacity")
-        idle = idles.pop()
-        results = read_outcomes(p.settings.dir, settings, idle)
+        results = read_outcomes(p.settings.dir, settings, idles.pop())
         outs = outcomes(settings.west_years, settings.to_year)
         west_year = settings.west_years[-1]
         table = pd.concat([
