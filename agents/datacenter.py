@@ -296,6 +296,15 @@ class Fleet:
             [1.0, s.capex_intelligent_multiplier])[None, :]
         return capex * crf / 12.0 + s.om_rmb_per_kw_month
 
+    def build_capex_rmb(self) -> np.ndarray:
+        """Capex paid for every DC's capacity, RMB [D]: the build cost per kW (times
+        `capex_intelligent_multiplier` for intelligent capacity) plus land per kW, the sum an
+        investor commits at construction (`Investor.propose`, the DC's `investment_rmb`); the
+        initial stock at the configured build cost of its node."""
+        mult = np.array([1.0, self.supply.capex_intelligent_multiplier])
+        per_kw = self.capex_per_kw[:, None] * mult[None, :] + self.land_per_kw[:, None]
+        return (per_kw * self.cap_mw).sum(axis=1) * 1000.0
+
     def energy_cost(self, tariff: np.ndarray, ef: np.ndarray, green_premium: np.ndarray,
                     carbon_price: float, pue_cap: float, surcharge: float) -> np.ndarray:
         """Electricity, green premium, carbon and PUE surcharge per occupied kW-month [D]."""

@@ -9,8 +9,9 @@ resumable sweep (experiments.sweep; re-running the command skips finished runs).
 it reports, paired by seed with 95 % t-intervals over seeds: the effect of removing it from
 the package, of adding it to the counterfactual, and its Shapley value (exact over all 2^G
 coalitions, or permutation-sampled with the sampling error), for MW served in the west,
-tCO2 avoided (location and market based), public outlay by instrument, capex of idle
-capacity, and RMB of outlay per MW moved west and per tCO2 avoided. Writes CSVs to
+tCO2 avoided (location and market based), public outlay by instrument, idle capacity and
+the capital cost of it (`idle_capex_rmb`), and RMB of outlay per MW moved west and per tCO2
+avoided. Writes CSVs to
 ``attribute.dir`` and prints the groups × outcomes table.
 """
 
@@ -74,19 +75,60 @@ def outcomes(west_years: Sequence[int], to_year: int) -> list[Outcome]:
         Outcome(f"outlay_power_rmb_to_{to_year}", f"outlay power -{to_year}", "bn RMB", 1e9),
         Outcome(f"outlay_capex_rmb_to_{to_year}", f"outlay capex -{to_year}", "bn RMB", 1e9),
         Outcome(f"outlay_total_rmb_to_{to_year}", f"outlay total -{to_year}", "bn RMB", 1e9),
-        Outcome(f"idle_capex_rmb_{to_year}", f"idle capex {to_year}", "bn RMB", 1e9),
+        Outcome(f"idle_mw_{to_year}", f"idle MW {to_year}", "MW"),
+        Outcome(f"idle_capex_rmb_to_{to_year}", f"idle capex -{to_year}", "bn RMB", 1e9),
     ]
     return out
 
 
-def run_outcomes(national: pd.DataFrame, west_years: Sequence[int], to_year: int,
-                 planning_utilisation: float) -> dict[str, float]:
-    """Outcomes of one run from its national table.
+@dataclass(frozen=True)
+class IdleCapacity:
+    """How idle capacity is measured and valued (from the runs' supply config)."""
+
+    planning_utilisation: float   # supply.planning_utilisation: load / capacity operators plan
+    capital_recovery: float       # yearly capex annuity per RMB of capex (1 / annuity factor)
+
+    @classmethod
+    def of(cls, supply: Mapping[str, Any]) -> IdleCapacity:
+        """From a run's ``supply`` block: the annuity of `price_capital_rate` over
+        `life_years`, the one the data centers' cost-plus prices recover."""
+        from agents.datacenter import annuity_factor
+
+        rate, life = float(supply["price_capital_rate"]), float(supply["life_years"])
+        return cls(float(supply["planning_utilisation"]), 1.0 / annuity_factor(rate, life))
+
+
+def idle_mw(node: pd.DataFrame, planning_utilisation: float) -> pd.Series:
+    """Idle IT capacity of each node-month, MW: operating capacity beyond what the load served
+    there needs at the planning utilisation, never below 0 (one node's shortage does not
+    absorb another's glut)."""
+    return (node["capacity_mw"] - node["served_mw"] / planning_utilisation).clip(lower=0.0)
+
+
+def idle_capex_rmb(node: pd.DataFrame, to_year: int, idle: IdleCapacity) -> float:
+    """Capital cost of idle capacity from the start to December of `to_year`, RMB.
+
+    Each node-month's idle MW (`idle_mw`) is valued at the capex paid for that node's
+    operating capacity per MW (`capacity_capex_rmb / capacity_mw`: build and land cost of its
+    DCs, the initial stock at the configured cost) and charged the month's share of the capex
+    annuity (`capital_recovery / 12`), so a glut costs what its capital costs while it stands
+    idle, whenever it was built.
+    """
+    nd = node[node["year"] <= to_year]
+    per_mw = np.divide(nd["capacity_capex_rmb"].to_numpy(float), nd["capacity_mw"].to_numpy(float),
+                       out=np.zeros(len(nd)), where=nd["capacity_mw"].to_numpy(float) > 0)
+    monthly = idle.capital_recovery / 12.0
+    return float((idle_mw(nd, idle.planning_utilisation).to_numpy(float) * per_mw).sum()
+                 * monthly)
+
+
+def run_outcomes(national: pd.DataFrame, node: pd.DataFrame, west_years: Sequence[int],
+                 to_year: int, idle: IdleCapacity) -> dict[str, float]:
+    """Outcomes of one run from its national and node tables.
 
     CO2 "avoided" is minus the run's cumulative CO2 (so a contribution is tCO2 avoided).
-    Idle capacity: operating capacity in December of `to_year` beyond what the served load
-    needs at the operators' planning utilisation (MW), valued at the run's mean capex per MW
-    built since the start (RMB).
+    Idle MW: the yearly mean over `to_year` of the idle capacity summed over nodes
+    (`idle_mw`); idle capex: `idle_capex_rmb` from the start to `to_year`.
     """
     nat = national.sort_values("month")
     upto = nat["year"] <= to_year
@@ -96,11 +138,10 @@ def run_outcomes(national: pd.DataFrame, west_years: Sequence[int], to_year: int
     out[f"co2_avoided_market_t_to_{to_year}"] = -float(nat.loc[upto, "co2_market_t"].sum())
     for kind in ("voucher", "power", "capex", "total"):
         out[f"outlay_{kind}_rmb_to_{to_year}"] = float(nat.loc[upto, f"subsidy_{kind}_rmb"].sum())
-    dec = nat.loc[nat["year"] == to_year].iloc[-1]
-    idle_mw = max(float(dec["capacity_mw"]) - float(dec["served_mw"]) / planning_utilisation, 0.0)
-    built = float(nat.loc[upto, "new_capacity_mw"].sum())
-    per_mw = float(nat.loc[upto, "investment_rmb"].sum()) / built if built > 0 else 0.0
-    out[f"idle_capex_rmb_{to_year}"] = idle_mw * per_mw
+    last = node[node["year"] == to_year]
+    out[f"idle_mw_{to_year}"] = float(idle_mw(last, idle.planning_utilisation).sum()
+                                      / last["month"].nunique())
+    out[f"idle_capex_rmb_to_{to_year}"] = idle_capex_rmb(node, to_year, idle)
     return out
 
 
@@ -320,23 +361,24 @@ def run_sweep(p: Any) -> Any:
     return execute_plan(p)
 
 
-def read_outcomes(sweep_dir: Path, settings: Settings, planning_utilisation: float
-                  ) -> pd.DataFrame:
+def read_outcomes(sweep_dir: Path, settings: Settings, idle: IdleCapacity) -> pd.DataFrame:
     """One row per completed run: run_id, coalition code, seed and every outcome
-    (`planning_utilisation`: supply.planning_utilisation of the runs, for idle capacity)."""
+    (`idle`: how the runs' supply config measures and values idle capacity)."""
     from experiments.store import load_sweep
 
     sw = load_sweep(sweep_dir)
     cols = ["run_id", COALITION, "seed", "year", "month", "served_mw_west", "co2_location_t",
             "co2_market_t", "subsidy_voucher_rmb", "subsidy_power_rmb", "subsidy_capex_rmb",
-            "subsidy_total_rmb", "capacity_mw", "served_mw", "new_capacity_mw",
-            "investment_rmb"]
+            "subsidy_total_rmb"]
+    node_cols = ["run_id", "year", "month", "node", "capacity_mw", "served_mw",
+                 "capacity_capex_rmb"]
     nat = sw.sql(f"SELECT {', '.join(cols)} FROM national")
+    nodes = dict(tuple(sw.sql(f"SELECT {', '.join(node_cols)} FROM node").groupby("run_id")))
     rows = []
     for (run, code, seed), part in nat.groupby(["run_id", COALITION, "seed"], sort=True):
         rows.append({"run_id": run, COALITION: str(code), "seed": int(seed),
-                     **run_outcomes(part, settings.west_years, settings.to_year,
-                                  planning_utilisation)})
+                     **run_outcomes(part, nodes[run], settings.west_years, settings.to_year,
+                                    idle)})
     return pd.DataFrame(rows)
 
 
@@ -517,8 +559,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if summary.failed:
             print(f"{summary.failed} run(s) failed; re-run the same command", file=sys.stderr)
             return 1
-        util = float(next(iter(p.variants.values()))["supply"]["planning_utilisation"])
-        results = read_outcomes(p.settings.dir, settings, util)
+        idles = {IdleCapacity.of(v["supply"]) for v in p.variants.values()}
+        if len(idles) != 1:
+            raise AttributionError("attribute.groups", "supply", "coalitions differ in the "
+                                   "planning utilisation or capital cost that value idle capacity")
+        results = read_outcomes(p.settings.dir, settings, idles.pop())
         outs = outcomes(settings.west_years, settings.to_year)
         west_year = settings.west_years[-1]
         table = pd.concat([

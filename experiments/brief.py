@@ -295,6 +295,13 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
             return "no node or flows tables in the runs"
         return None
 
+    def no_bits(d: BriefData) -> str | None:
+        if no_flows(d) is not None:
+            return no_flows(d)
+        if "capacity_capex_rmb" not in d.node.columns:
+            return "the node tables have no capacity_capex_rmb (runs written before it); re-run"
+        return None
+
     def no_levers(d: BriefData) -> str | None:
         levers = heat_levers(d)
         if len(levers) < 2 or any(lv not in d.national.columns for lv in levers):
@@ -359,13 +366,15 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
         FigureJob("bits_vs_watts", "Moving bits vs moving watts",
                   "What the runs spend and emit to serve the IT load of eastern enterprises, "
                   "wherever it was placed, per MWh of that load: energy at the serving node's "
-                  "tariff and PUE, the UHV transmission tariff paid into the serving node, "
-                  "data transfer for load served away from home, and the annuitised capex of "
-                  "the capacity it occupies; CO2 at the serving node's grid factor; latency of "
+                  "tariff and PUE (less the UHV transmission tariff in it), data transfer for "
+                  "load served away from home, and the annuitised capex of the capacity it "
+                  "needs: the UHV lines' where the serving node imports over them (in place of "
+                  "the tariff that recovers it) and the data centers' at what the serving "
+                  "node's capacity cost; CO2 at the serving node's grid factor; latency of "
                   "moved load. Bars: mean over seeds, error bars: seed range; text: paired "
                   f"difference from '{b.bits_reference}' with its 95 % interval "
                   "(experiments/bits_watts.py; rows of the CSV name their runs).",
-                  no_flows, bits_table, lambda d: BW.figure(bits_table(d), style, year(d))),
+                  no_bits, bits_table, lambda d: BW.figure(bits_table(d), style, year(d))),
         FigureJob("attribution", "Which instrument buys what",
                   "Shapley contribution of each instrument group of the package against the "
                   "counterfactual (make attribute: every coalition of groups run for every "

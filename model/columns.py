@@ -107,6 +107,8 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "subsidy_rmb": ("RMB", "subsidies paid here this month"),
         "revenue_rmb": ("RMB", "DC revenue here this month"),
         "investment_rmb": ("RMB", "capex committed here this month"),
+        "capacity_capex_rmb": ("RMB", "build and land capex paid for the operating IT capacity "
+                                      "here"),
         "n_datacenters": ("count", "operating data centers"),
     },
     "flows": {
@@ -122,6 +124,7 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "line": ("-", "UHV line name"),
         "from": ("-", "sending node"),
         "to": ("-", "receiving node"),
+        "capacity_gw": ("GW", "rated capacity in service (0 when switched off or not yet built)"),
         "sent_mwh": ("MWh", "energy sent"),
         "loss_mwh": ("MWh", "energy lost in transmission"),
         "delivered_mwh": ("MWh", "energy delivered"),

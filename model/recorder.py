@@ -73,6 +73,8 @@ class Recorder:
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
         node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
+        node_capex = np.bincount(f.node, weights=np.where(operating, f.build_capex_rmb(), 0.0),
+                                 minlength=n)
         energy, node_energy = acc.energy, acc.node_energy
         it_mw = f.occupied_mw.sum(axis=1)
         node_it = np.bincount(f.node, weights=it_mw, minlength=n)
@@ -182,6 +184,7 @@ class Recorder:
             "budget_rmb": np.array([g.budget_left for g in govs]),
             "subsidy_rmb": subsidy_node, "revenue_rmb": revenue_node,
             "investment_rmb": acc.investment.copy(),
+            "capacity_capex_rmb": node_capex,
             "n_datacenters": np.bincount(f.node[operating], minlength=n),
         })
         self.flows.append(flows)
@@ -207,10 +210,10 @@ class Recorder:
         self.ent_snapshots.append(pd.DataFrame(columns))
 
     def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
-        """One row per month x UHV line: energy sent, lost and delivered (MWh), transmission
-        tariff paid (RMB), delivered factor (kgCO2/kWh) and delivered cost (RMB/MWh: sending
-        price grossed up for losses + tariff) - the "moving watts" side of docs/design.md
-        §1.1 Q4."""
+        """One row per month x UHV line: rated GW in service, energy sent, lost and delivered
+        (MWh), transmission tariff paid (RMB), delivered factor (kgCO2/kWh) and delivered cost
+        (RMB/MWh: sending price grossed up for losses + tariff) - the "moving watts" side of
+        docs/design.md §1.1 Q4."""
         lines = self.model.config.geography.lines
         flows = np.stack(self.lines) if self.lines else np.zeros((0, len(lines), 3))
         k = len(lines)
@@ -219,11 +222,16 @@ class Recorder:
         price = np.tile([ln.sending_price for ln in lines], len(months))
         loss = np.tile([ln.loss for ln in lines], len(months))
         fee = np.tile([ln.tariff_rmb_per_kwh for ln in lines], len(months))
+        stamps = pd.DatetimeIndex(months)
+        index = np.repeat(stamps.year * 12 + stamps.month - 1, k)
+        in_service = np.tile([ln.enabled for ln in lines], len(months)) & (
+            index >= np.tile([ln.start for ln in lines], len(months)))
+        gw = np.where(in_service, np.tile([ln.gw for ln in lines], len(months)), 0.0)
         return pd.DataFrame({
             "month": np.repeat(months, k), "line": np.tile([ln.name for ln in lines], len(months)),
             "from": np.tile([ln.source for ln in lines], len(months)),
             "to": np.tile([ln.sink for ln in lines], len(months)),
-            "sent_mwh": sent, "loss_mwh": lost, "delivered_mwh": sent - lost,
+            "capacity_gw": gw, "sent_mwh": sent, "loss_mwh": lost, "delivered_mwh": sent - lost,
             "tariff_rmb": tariff,
             "delivered_ef": np.where(on, np.tile([ln.ef for ln in lines], len(months)), 0.0),
             "delivered_cost_rmb_per_mwh": np.where(on, (price / (1.0 - loss) + fee) * 1000.0,

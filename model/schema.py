@@ -221,6 +221,8 @@ class UHVLine:
     utilisation: float
     ef: float
     sending_price: float
+    capex_rmb_per_gw: float
+    life_years: float
 
 
 @dataclass(frozen=True)
@@ -485,6 +487,10 @@ def _geography(g: Mapping) -> Geography:
             utilisation=_share(_get(ln, "utilisation", k), f"{k}.utilisation"),
             ef=_finite(_get(ln, "ef", k), f"{k}.ef", 0, 2),
             sending_price=_finite(_get(ln, "sending_price", k), f"{k}.sending_price", 0, 10),
+            capex_rmb_per_gw=_finite(_get(ln, "capex_rmb_per_gw", k), f"{k}.capex_rmb_per_gw",
+                                     0, 1e12),
+            life_years=_finite(_get(ln, "life_years", k), f"{k}.life_years", 0, 100,
+                               lo_open=True),
         ))
     return Geography(
         nodes=tuple(nodes),

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from agents.datacenter import annuity_factor
 from experiments import attribute as A
 from experiments import shapley as S
 from experiments.paired import paired_differences, seed_band, t_interval
@@ -176,3 +177,69 @@ def test_sweep_heatmap_shows_the_paired_difference_from_the_lowest_cell():
     fig = sweep_heatmap(nat, FigureStyle(), ["a", "b"], ["west_share:mean"], 2030)
     hatched = [p for p in fig.axes[0].patches if p.get_hatch()]
     assert len(hatched) == 2        # the reference cell and b's noise-sized effect span zero
+
+
+def two_node_table() -> pd.DataFrame:
+    """Two months of 2030 and one of 2031: the west glutted (100 MW built, 35 then 42 MW
+    served, 50 m RMB/MW paid), the east short (50 MW for 49 MW of load), and a node with
+    nothing built."""
+    rows = []
+    for month, west_served in ((2030 * 12, 35.0), (2030 * 12 + 1, 42.0),
+                               (2031 * 12, 0.0)):
+        year = month // 12
+        rows += [{"year": year, "month": month, "node": "west", "capacity_mw": 100.0,
+                  "served_mw": west_served, "capacity_capex_rmb": 100.0 * 50e6},
+                 {"year": year, "month": month, "node": "east", "capacity_mw": 50.0,
+                  "served_mw": 49.0, "capacity_capex_rmb": 50.0 * 60e6},
+                 {"year": year, "month": month, "node": "empty", "capacity_mw": 0.0,
+                  "served_mw": 0.0, "capacity_capex_rmb": 0.0}]
+    return pd.DataFrame(rows)
+
+
+def test_idle_capex_counts_each_nodes_glut_at_its_capex_and_the_monthly_annuity():
+    node = two_node_table()
+    idle = A.IdleCapacity(planning_utilisation=0.7, capital_recovery=0.12)
+    # west: 100 - 35/0.7 = 50 MW, then 100 - 42/0.7 = 40 MW idle; the east's shortage
+    # (49/0.7 = 70 MW needed, 50 built) does not offset it (national netting: 30 and 20 MW)
+    assert A.idle_mw(node[node.year == 2030], 0.7).tolist() == pytest.approx(
+        [50.0, 0.0, 0.0, 40.0, 0.0, 0.0])
+    # (50 + 40) MW-months x 50 m RMB/MW x 0.12 / 12 per month; 2031 is after to_year
+    assert A.idle_capex_rmb(node, 2030, idle) == pytest.approx(90.0 * 50e6 * 0.01)
+    assert A.idle_capex_rmb(node, 2031, idle) == pytest.approx(190.0 * 50e6 * 0.01)
+
+
+def test_idle_capacity_is_charged_the_annuity_of_the_cost_plus_prices():
+    supply = {"planning_utilisation": 0.7, "price_capital_rate": 0.08, "life_years": 18}
+    idle = A.IdleCapacity.of(supply)
+    assert idle.planning_utilisation == 0.7
+    assert idle.capital_recovery == pytest.approx(0.08 / (1 - 1.08 ** -18))
+
+
+def test_idle_capex_of_a_short_default_run_is_positive_where_the_west_is_glutted(
+        short_run, short_config):
+    nat, node = short_run["national"], short_run["node"]
+    s = short_config.supply
+    idle = A.IdleCapacity(s.planning_utilisation, 1 / annuity_factor(s.price_capital_rate,
+                                                                     s.life_years))
+    out = A.run_outcomes(nat, node, [2024], 2024, idle)
+    west = node[(node.year == 2024) & (node.role == "west")]
+    glutted = west.groupby("node")["utilisation"].mean() < s.planning_utilisation
+    assert glutted.any()
+    assert out["idle_mw_2024"] > 0
+    assert out["idle_capex_rmb_to_2024"] > 0
+    # per node, never less than the national figure that nets gluts against shortages
+    dec = node[node.month == node.month.max()]
+    national = max(dec.capacity_mw.sum() - dec.served_mw.sum() / s.planning_utilisation, 0)
+    assert A.idle_mw(dec, s.planning_utilisation).sum() >= national - 1e-6
+
+
+def test_capex_per_mw_of_the_initial_stock_is_the_configured_build_and_land_cost(
+        short_run, short_config):
+    node = short_run["node"]
+    first = node[node.month == node.month.min()].set_index("node")
+    s, geo = short_config.supply, {n.name: n for n in short_config.geography.nodes}
+    built = first[first.capacity_mw > 0]
+    per_kw = built.capacity_capex_rmb / built.capacity_mw / 1000
+    land = np.array([geo[n].land_rmb_per_kw for n in built.index])
+    assert np.all(per_kw >= s.capex_rmb_per_kw + land - 1e-6)
+    assert np.all(per_kw <= s.capex_rmb_per_kw * s.capex_intelligent_multiplier + land + 1e-6)
