@@ -57,7 +57,8 @@ result = simulate(cfg)
 wall = time.perf_counter() - t0
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - cpu0,
-                  "peak_mb": usage.ru_maxrss / 1024, "dcs": result.manifest.get("datacenters_built", 0)}))
+                  "peak_mb": usage.ru_maxrss / 1024,
+                  "dcs": result.manifest.get("datacenters_built", 0)}))
 """
 
 
