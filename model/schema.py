@@ -323,6 +323,7 @@ class Supply:
     build_response: float
     project_size: tuple[float, float]
     initial_pue_excess: tuple[float, float]
+    pipeline_pue_cap: float
     pue_tech_gain: float
     pue_fixed_overhead_share: float
     pue_floor: float
@@ -693,6 +694,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         build_response=f("build_response", 0, 1),
         project_size=project_size,
         initial_pue_excess=_pair(_get(s, "initial_pue_excess", k), "supply.initial_pue_excess"),
+        pipeline_pue_cap=f("pipeline_pue_cap", 1.0, 3.0),
         pue_tech_gain=f("pue_tech_gain", 0, 0.1),
         pue_fixed_overhead_share=f("pue_fixed_overhead_share", 0, 1),
         pue_floor=f("pue_floor", 1, 3),

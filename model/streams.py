@@ -29,6 +29,9 @@ PROCESSES: dict[str, int] = {
     "market_priority": 7,    # clearing priority, by month and market call: per segment
     "investment": 8,         # capacity planning, by month, node and compute type
     "rack_target": 9,        # state builds for provincial rack targets, by month and node
+    # 10, 11: reserved (build decisions, project counts)
+    "pipeline_pue": 12,      # design PUE of each project under construction at the start: per
+                             # project key
 }
 DC_ORIGINS: dict[str, int] = {"initial": 0, "pipeline": 1, "investment": 2, "rack_target": 3}
 ENTERPRISE_SPLIT = 4   # first part of the key of an enterprise created by a split
