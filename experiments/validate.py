@@ -277,6 +277,13 @@ TARGETS: tuple[Target, ...] = (
     Target("intelligent compute end-2022 (EFLOPS)", "41", "MIIT [A]", 36, 46,
            eflops("eflops_intelligent", 2022)),
     Target("compute end-2023 (EFLOPS)", "230", "MIIT [A]", 212, 248, eflops("eflops", 2023)),
+    Target("compute end-2024 (EFLOPS)", "280", "MIIT Apr 2025 [A], out of the fit", 258, 302,
+           eflops("eflops", 2024), last_year=2024),
+    Target("intelligent compute end-2024 (EFLOPS)", "90", "MIIT Apr 2025 [A], out of the fit",
+           79, 101, eflops("eflops_intelligent", 2024), last_year=2024,
+           known_gap="every operating intelligent MW counts at its vintage's FLOPS/W; the AI "
+                     "halls of the 2023-24 wave that stood without accelerators (export "
+                     "controls, idle new compute [B]) count as compute here"),
     Target("western hubs' share of new racks 2022", "> 0.45", "NDRC [A]", 0.45, 1.0,
            west_hub_new_rack_share(2022)),
     Target("DC electricity 2023 (TWh, racks-in-use basis)", "100-150", "CAICT/IEA [B]",
@@ -293,15 +300,17 @@ TARGETS: tuple[Target, ...] = (
                      "them builders build for the modelled demand (~9.8 m racks)"),
     Target("average PUE 2023", "1.48", "BNEF [B]", 1.45, 1.51, pue_mean(2023)),
     Target("average PUE mid-2025", "1.42", "MIIT [A]", 1.39, 1.45, pue_mid_2025, last_year=2025,
-           known_gap="the fleet falls faster than observed (2023 -> mid-2025): new builds enter "
-                     "at their climate-best design PUE and load moves to them"),
+           known_gap="the path rests on the 2022-23 pipeline's pre-2021 designs "
+                     "(supply.pipeline_pue_cap 1.4 [A]); later new builds enter at their "
+                     "climate-best design PUE and load moves to them"),
     Target("east - west hub utilisation 2025 (glut)", ">= 0.15",
            "Reuters 2025 [B]; docs/calibration.md",
            0.15, 0.45, east_minus_west(2025), last_year=2025),
     Target("utilisation national 2025", "near >= 0.60", "MIIT target [A]", 0.55, 0.70,
            national_utilisation(2025), last_year=2025,
-           known_gap="the AI build-out of 2024-25 (racks 10.85 m mid-2025 [A]) runs ahead of the "
-                     "modelled load (~14 GW): occupancy ~0.54; 10.85 m racks at 0.6 need ~16 GW"),
+           known_gap="occupancy rests on the intelligent-compute growth of 2024-25 (IDC/Inspur "
+                     "+74 %, +43 % [B]); the AI build-out of 2024-25 runs ahead of the load "
+                     "when that growth is lower (0.55 at +40 %/yr)"),
     Target("route YRD -> Sichuan, location CO2/MWh IT", "cuts (-80 %)",
            "Zhang, Li & Wang 2025 [B]; origin Shanghai city (MEE 2022 factor)", -1.0, -0.01,
            route_sign("yangtze_delta", "sichuan", 2025, city="shanghai"), last_year=2025),
