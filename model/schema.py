@@ -321,6 +321,8 @@ class Supply:
     growth_reserve: float
     planning_utilisation: float
     build_response: float
+    smooth_project_count: bool
+    build_decision_spread: float
     project_size: tuple[float, float]
     initial_pue_excess: tuple[float, float]
     pue_tech_gain: float
@@ -691,6 +693,9 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         growth_reserve=f("growth_reserve", 0, 0.5),
         planning_utilisation=f("planning_utilisation", 0, 1, lo_open=True),
         build_response=f("build_response", 0, 1),
+        smooth_project_count=_bool(_get(s, "smooth_project_count", k),
+                                   "supply.smooth_project_count"),
+        build_decision_spread=f("build_decision_spread", 0, 10),
         project_size=project_size,
         initial_pue_excess=_pair(_get(s, "initial_pue_excess", k), "supply.initial_pue_excess"),
         pue_tech_gain=f("pue_tech_gain", 0, 0.1),
