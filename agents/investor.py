@@ -44,6 +44,7 @@ class Investor:
         self.growth_expectation = np.array(model.config.supply.initial_growth_expectation)
         self.local_expectation = np.ones(model.map.n)
         self._seen_months = 0
+        self.build_credit = np.zeros((model.map.n, 2))   # MW carried (project_starts carry)
 
     # ------------------------------------------------------------ expectations
 
@@ -118,21 +119,32 @@ class Investor:
         kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
         expected = seen * growth[None, :] * local     # load at completion, MW
-        smooth = s.smooth_project_count
-        # the old rule: smaller gaps wait until they grow, a remainder below the smallest
-        # project starts one; smooth: both start one with probability (gap or remainder) /
-        # smallest, so the MW started is continuous in the gap in expectation
-        for node, ctype in np.argwhere(gap > 0 if smooth else gap >= low):
-            g = float(gap[node, ctype])
-            budget = max(g * s.build_response, min(g, low) if smooth else low)
+        mode = s.project_starts
+        # "wait": a gap below the smallest project waits until it grows, and a remainder of
+        # the month's budget below it starts one; "random": both start one with probability
+        # (gap or remainder) / smallest on the project's own number, so the MW started is
+        # continuous in the gap in expectation; "carry": a remainder below the smallest project
+        # is carried to the next month, so the MW started follows the budgets summed over
+        # months within one project, whatever the month-to-month noise of the gap
+        cells = np.argwhere(gap >= low) if mode == "wait" else \
+            np.argwhere((gap > 0) | (self.build_credit > 0))
+        for node, ctype in cells:
+            g = max(float(gap[node, ctype]), 0.0)
+            if mode == "wait":
+                budget = max(g * s.build_response, low)
+            else:
+                budget = max(g * s.build_response, min(g, low) * s.small_gap_response)
+            if mode == "carry":
+                budget += self.build_credit[node, ctype]
             # the node-month's own stream: project k draws (size, kind, approval, lag)
             rng = m.streams.generator("investment", m.month, int(node), int(ctype))
             k = 0
             while budget > 0:
                 u_size, u_kind, u_approve, u_lag = rng.random(4)
                 key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
-                if smooth and budget < low and self.project_draw("project_count", key) \
-                        >= budget / low:
+                if budget < low and (mode == "carry" or (
+                        mode == "random"
+                        and self.project_draw("project_count", key) >= budget / low)):
                     break
                 size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
@@ -144,6 +156,8 @@ class Investor:
                                 expected_util=util):
                     planned[node, ctype] += size
                 k += 1
+            if mode == "carry":
+                self.build_credit[node, ctype] = max(budget, 0.0)
 
     def project_draw(self, process: str, key: int) -> float:
         """A project's own uniform of `process` (a keyed number: the same project gets the
