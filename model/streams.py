@@ -29,7 +29,9 @@ PROCESSES: dict[str, int] = {
     "market_priority": 7,    # clearing priority, by month and market call: per segment
     "investment": 8,         # capacity planning, by month, node and compute type
     "rack_target": 9,        # state builds for provincial rack targets, by month and node
-    # 10, 11: reserved (build decisions, project counts)
+    "build_decision": 10,    # an operator's go-ahead on a project's NPV: keyed per project
+    "project_count": 11,     # whether a gap or remainder below the smallest project starts
+                             # one: keyed per project
     "pipeline_pue": 12,      # design PUE of each project under construction at the start: per
                              # project key
 }
