@@ -97,6 +97,22 @@ class Fleet:
     def operating(self) -> np.ndarray:
         return self.status == OPERATING
 
+    def snapshot(self, rows: np.ndarray, node_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The yearly record of data centers `rows` (docs/outputs.md), one array per column:
+        identity, node, operator kind, status, capacity and occupied load (MW), PUE, green
+        share, prices (RMB/kW-month), markup, cash (RMB), build and online months."""
+        kinds = np.asarray([k.name for k in self.supply.operator_kinds])
+        return {"unique_id": np.array([self.agents[r].unique_id for r in rows], dtype=np.int64),
+                "node": np.asarray(node_names)[self.node[rows]], "kind": kinds[self.kind[rows]],
+                "status": np.asarray(DC_STATUS)[self.status[rows]],
+                "capacity_mw_general": self.cap_mw[rows, 0],
+                "capacity_mw_intelligent": self.cap_mw[rows, 1],
+                "occupied_mw": self.occupied_mw[rows].sum(axis=1),
+                "pue": self.pue[rows], "green_share": self.green_share[rows],
+                "price_general": self.price[rows, 0], "price_intelligent": self.price[rows, 1],
+                "markup": self.markup[rows], "cash_rmb": self.cash[rows],
+                "built": self.built_month[rows], "online": self.online_month[rows]}
+
     # ------------------------------------------------------------ initial stock
 
     def build_initial_stock(self, model: mesa.Model, month: int, streams: Streams) -> None:
@@ -393,18 +409,3 @@ class DataCenter(mesa.Agent):
             f.cash[self.row] -= cost
             return cost
         return 0.0
-
-    def snapshot(self) -> dict:
-        f = self.fleet
-        r = self.row
-        kinds = [k.name for k in f.supply.operator_kinds]
-        return {"unique_id": self.unique_id, "node": self.model.map.names[self.node],
-                "kind": kinds[int(f.kind[r])],
-                "status": DC_STATUS[int(f.status[r])],
-                "capacity_mw_general": float(f.cap_mw[r, 0]),
-                "capacity_mw_intelligent": float(f.cap_mw[r, 1]),
-                "occupied_mw": float(f.occupied_mw[r].sum()),
-                "pue": float(f.pue[r]), "green_share": float(f.green_share[r]),
-                "price_general": float(f.price[r, 0]), "price_intelligent": float(f.price[r, 1]),
-                "markup": float(f.markup[r]), "cash_rmb": float(f.cash[r]),
-                "built": int(f.built_month[r]), "online": int(f.online_month[r])}

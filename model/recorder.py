@@ -27,6 +27,13 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else 0.0
 
 
+def _join_years(snapshots: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One table of the yearly snapshots' columns, year after year."""
+    if not snapshots:
+        return pd.DataFrame()
+    return pd.DataFrame({k: np.concatenate([s[k] for s in snapshots]) for k in snapshots[0]})
+
+
 class Recorder:
     """Collects one row of national numbers, one row per node and the flows each month."""
 
@@ -36,8 +43,8 @@ class Recorder:
         self.node: list[dict[str, np.ndarray]] = []
         self.flows: list[np.ndarray] = []
         self.lines: list[np.ndarray] = []
-        self.dc_snapshots: list[dict] = []
-        self.ent_snapshots: list[pd.DataFrame] = []
+        self.dc_snapshots: list[dict[str, np.ndarray]] = []    # one set of columns a year
+        self.ent_snapshots: list[dict[str, np.ndarray]] = []
 
     def node_utilisation_last_year(self) -> np.ndarray:
         """Mean node utilisation over the last 12 recorded months."""
@@ -193,21 +200,24 @@ class Recorder:
             self._snapshot(year)
 
     def _snapshot(self, year: int) -> None:
+        """The yearly agent snapshots, column by column (tables() joins the years)."""
         m = self.model
         f = m.fleet
-        for row in np.flatnonzero(f.status != RETIRED):
-            self.dc_snapshots.append({"year": year, **f.agents[row].snapshot()})
+        rows = np.flatnonzero(f.status != RETIRED)
+        self.dc_snapshots.append({"year": np.full(len(rows), year),
+                                  **f.snapshot(rows, m.map.names)})
         t = m.enterprises
         columns = {
-            "year": year,
-            "unique_id": [a.unique_id for a in t.agents],
+            "year": np.full(t.n, year),
+            "unique_id": np.array([a.unique_id for a in t.agents], dtype=np.int64),
             "node": np.asarray(m.map.names)[t.home],
             "sector": np.asarray([s.name for s in m.config.demand.sectors])[t.sector],
             "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
         }
         for k, (ct, lc) in enumerate(SEGMENTS):
-            columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = t.demand_mw[:, k]
-        self.ent_snapshots.append(pd.DataFrame(columns))
+            columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = \
+                t.demand_mw[:, k].copy()
+        self.ent_snapshots.append(columns)
 
     def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
         """One row per month x UHV line: rated GW in service, energy sent, lost and delivered
@@ -240,9 +250,8 @@ class Recorder:
     def tables(self) -> dict[str, pd.DataFrame]:
         """All records as tidy DataFrames (docs/outputs.md), snapshots included."""
         tables = self.monthly_tables()
-        tables["datacenters"] = pd.DataFrame(self.dc_snapshots)
-        tables["enterprises"] = (pd.concat(self.ent_snapshots, ignore_index=True)
-                                 if self.ent_snapshots else pd.DataFrame())
+        tables["datacenters"] = _join_years(self.dc_snapshots)
+        tables["enterprises"] = _join_years(self.ent_snapshots)
         return tables
 
     def monthly_tables(self) -> dict[str, pd.DataFrame]:
