@@ -51,6 +51,10 @@ class Fleet:
                 "loss_months", "key",   # key: stable identity (model.streams.entity_key)
                 "retrofit_month")       # month the retrofit under way is finished
 
+    # every column `add` appends to: (name, True: required, False: 0 if left out, None: 0)
+    _ADDED = (*((f, False) for f in FIELDS_F + FIELDS_I), ("cap_mw", True), ("fpw", True),
+              ("price", None), ("occupied_mw", None))
+
     def __init__(self, supply: Supply, nodes: tuple[Node, ...] = ()) -> None:
         self.supply = supply
         self.nodes = nodes    # geography.nodes, for site PUE and land cost
@@ -64,34 +68,34 @@ class Fleet:
         self.price = np.zeros((0, 2))    # RMB/kW-month by compute type
         self.occupied_mw = np.zeros((0, 2))   # IT load placed, MW by compute type
         self.agents: list[DataCenter] = []
-        self._stores: dict[str, tuple] = {}   # column -> (backing array, view) (see _append)
+        self._stores: dict[str, tuple] = {}   # column -> (backing array, view) (see add)
 
     def add(self, model: mesa.Model, **values) -> DataCenter:
-        """Append a data center row and its agent; `values` holds every column."""
-        for f in self.FIELDS_F + self.FIELDS_I:
-            self._append(f, values.get(f, 0))
-        self._append("cap_mw", values["cap_mw"])
-        self._append("fpw", values["fpw"])
-        self._append("price", np.zeros(2))
-        self._append("occupied_mw", np.zeros(2))
-        agent = DataCenter(model, self.n)
+        """Append a data center row and its agent; `values` holds every column (cap_mw and
+        fpw required; price and occupied load start at 0, a column left out is 0).
+
+        A column is a view of the first rows of a backing array that doubles when full, so
+        appending is amortised O(1); a column that was replaced by a new array since the last
+        append is copied into a new backing array first."""
+        n, columns, stores = self.n, vars(self), self._stores
+        for field, required in self._ADDED:
+            if required is None:
+                value = 0
+            else:
+                value = values[field] if required else values.get(field, 0)
+            column = columns[field]
+            store, view = stores.get(field, (None, None))
+            if column is not view or len(store) <= n:
+                store = np.empty((max(64, 2 * n),) + column.shape[1:], dtype=column.dtype)
+                store[:n] = column
+            store[n] = value
+            view = store[: n + 1]
+            stores[field] = (store, view)
+            columns[field] = view
+        agent = DataCenter(model, n)
         self.agents.append(agent)
         self.n += 1
         return agent
-
-    def _append(self, field: str, value: float | np.ndarray) -> None:
-        """Set column `field` to its rows plus `value`. A column is a view of the first rows of
-        a backing array that doubles when full, so appending is amortised O(1); a column that
-        was replaced by a new array is copied into a new backing array first."""
-        column = getattr(self, field)
-        store, view = self._stores.get(field, (None, None))
-        if column is not view or len(store) <= self.n:
-            store = np.empty((max(64, 2 * self.n),) + column.shape[1:], dtype=column.dtype)
-            store[: self.n] = column
-        view = store[: self.n + 1]
-        view[self.n] = value
-        self._stores[field] = (store, view)
-        setattr(self, field, view)
 
     @property
     def operating(self) -> np.ndarray:
