@@ -17,7 +17,6 @@ import numpy as np
 
 from model.constants import (
     BUILDING,
-    DC_STATUS,
     HOURS_PER_MONTH,
     HOURS_PER_YEAR,
     OPERATING,
@@ -101,14 +100,13 @@ class Fleet:
     def operating(self) -> np.ndarray:
         return self.status == OPERATING
 
-    def snapshot(self, rows: np.ndarray, node_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def snapshot(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The yearly record of data centers `rows` (docs/outputs.md), one array per column:
-        identity, node, operator kind, status, capacity and occupied load (MW), PUE, green
-        share, prices (RMB/kW-month), markup, cash (RMB), build and online months."""
-        kinds = np.asarray([k.name for k in self.supply.operator_kinds])
+        identity, node (index), operator kind (index into supply.operator_kinds), status
+        (index into DC_STATUS), capacity and occupied load (MW), PUE, green share, prices
+        (RMB/kW-month), markup, cash (RMB), build and online months."""
         return {"unique_id": np.array([self.agents[r].unique_id for r in rows], dtype=np.int64),
-                "node": np.asarray(node_names)[self.node[rows]], "kind": kinds[self.kind[rows]],
-                "status": np.asarray(DC_STATUS)[self.status[rows]],
+                "node": self.node[rows], "kind": self.kind[rows], "status": self.status[rows],
                 "capacity_mw_general": self.cap_mw[rows, 0],
                 "capacity_mw_intelligent": self.cap_mw[rows, 1],
                 "occupied_mw": self.occupied_mw[rows].sum(axis=1),

@@ -7,12 +7,16 @@ model code."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from agents.enterprise import SEG_CLASS, SEG_TYPE, SEGMENTS
 from model.constants import (
     COMPUTE_TYPES,
+    DC_STATUS,
     EAST,
     HOURS_PER_MONTH,
     LATENCY_CLASSES,
@@ -27,11 +31,21 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else 0.0
 
 
-def _join_years(snapshots: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One table of the yearly snapshots' columns, year after year."""
+def _labels(names: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The string column names[codes], built in Arrow (pandas converts a numpy string array
+    element by element, ~10x slower)."""
+    return pd.array(pa.array(list(names)).take(pa.array(codes)), dtype="str")
+
+
+def _join_years(snapshots: list[dict[str, np.ndarray]],
+                labels: dict[str, Sequence[str]]) -> pd.DataFrame:
+    """One table of the yearly snapshots' columns, year after year; the columns in `labels`
+    hold indices into their names."""
     if not snapshots:
         return pd.DataFrame()
-    return pd.DataFrame({k: np.concatenate([s[k] for s in snapshots]) for k in snapshots[0]})
+    columns = {k: np.concatenate([s[k] for s in snapshots]) for k in snapshots[0]}
+    return pd.DataFrame({k: _labels(labels[k], v) if k in labels else v
+                         for k, v in columns.items()})
 
 
 class Recorder:
@@ -204,14 +218,12 @@ class Recorder:
         m = self.model
         f = m.fleet
         rows = np.flatnonzero(f.status != RETIRED)
-        self.dc_snapshots.append({"year": np.full(len(rows), year),
-                                  **f.snapshot(rows, m.map.names)})
+        self.dc_snapshots.append({"year": np.full(len(rows), year), **f.snapshot(rows)})
         t = m.enterprises
         columns = {
             "year": np.full(t.n, year),
             "unique_id": np.array([a.unique_id for a in t.agents], dtype=np.int64),
-            "node": np.asarray(m.map.names)[t.home],
-            "sector": np.asarray([s.name for s in m.config.demand.sectors])[t.sector],
+            "node": t.home.copy(), "sector": t.sector.copy(),
             "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
         }
         for k, (ct, lc) in enumerate(SEGMENTS):
@@ -250,8 +262,13 @@ class Recorder:
     def tables(self) -> dict[str, pd.DataFrame]:
         """All records as tidy DataFrames (docs/outputs.md), snapshots included."""
         tables = self.monthly_tables()
-        tables["datacenters"] = _join_years(self.dc_snapshots)
-        tables["enterprises"] = _join_years(self.ent_snapshots)
+        m = self.model
+        names = m.map.names
+        tables["datacenters"] = _join_years(self.dc_snapshots, {
+            "node": names, "kind": [k.name for k in m.config.supply.operator_kinds],
+            "status": DC_STATUS})
+        tables["enterprises"] = _join_years(self.ent_snapshots, {
+            "node": names, "sector": [s.name for s in m.config.demand.sectors]})
         return tables
 
     def monthly_tables(self) -> dict[str, pd.DataFrame]:
@@ -263,8 +280,8 @@ class Recorder:
         node = pd.DataFrame({k: np.concatenate([r[k] for r in self.node]) for k in self.node[0]})
         node.insert(0, "month", np.repeat(months, n))
         node.insert(1, "year", np.repeat(national["year"].to_numpy(), n))
-        node.insert(2, "node", np.tile(names, len(self.node)))
-        node.insert(3, "role", np.tile(np.asarray(ROLES)[m.map.role], len(self.node)))
+        node.insert(2, "node", _labels(names, np.tile(np.arange(n), len(self.node))))
+        node.insert(3, "role", _labels(ROLES, np.tile(m.map.role, len(self.node))))
         node.insert(4, "hub", np.tile(m.national.is_hub, len(self.node)))
         flows = np.vstack(self.flows)
         mi, key = np.nonzero(flows > 0)
@@ -272,9 +289,8 @@ class Recorder:
         lclass, rest = rest % 3, rest // 3
         serving, origin = rest % n, rest // n
         flow = pd.DataFrame({
-            "month": months[mi], "origin": np.asarray(names)[origin],
-            "serving": np.asarray(names)[serving],
-            "latency_class": np.asarray(LATENCY_CLASSES)[lclass],
-            "compute_type": np.asarray(COMPUTE_TYPES)[ctype], "mw": flows[mi, key]})
+            "month": months[mi], "origin": _labels(names, origin),
+            "serving": _labels(names, serving), "latency_class": _labels(LATENCY_CLASSES, lclass),
+            "compute_type": _labels(COMPUTE_TYPES, ctype), "mw": flows[mi, key]})
         return {"national": national, "node": node, "flows": flow,
                 "lines": self._lines_table(months)}
