@@ -190,13 +190,12 @@ class Fleet:
         self.update_prices(self.occupied_mw, energy_cost)
 
     def construct_and_retire(self, month: int) -> np.ndarray:
-        """Finished projects start operating; DCs at end of life retire. An operator with
-        losses for supply.exit_loss_months exits by selling: the buyer takes the DC over at a
-        written-down value (cash and loss months reset) and keeps it running - a built,
-        connected DC is not demolished [C]. Retrofits whose works are over lower the DC's
-        design PUE. Returns the rows that retired this month."""
-        for row in np.flatnonzero(self.status == BUILDING):
-            self.agents[row].complete_construction(month)
+        """Finished projects (online month reached) start operating, all in one pass; DCs at
+        end of life retire. An operator with losses for supply.exit_loss_months exits by
+        selling: the buyer takes the DC over at a written-down value (cash and loss months
+        reset) and keeps it running - a built, connected DC is not demolished [C]. Retrofits
+        whose works are over lower the DC's design PUE. Returns the rows that retired this month."""
+        self.status[(self.status == BUILDING) & (self.online_month <= month)] = OPERATING
         done = (self.retrofit_pue > 0) & (self.retrofit_month <= month)
         self.pue[done] = self.retrofit_pue[done]
         self.retrofit_pue[done] = 0.0
@@ -285,11 +284,14 @@ class Fleet:
 
     def retrofit(self, month: int, rules: Rules, surcharge_rmb_per_kwh: float) -> float:
         """Every operating DC above the PUE cap retrofits or pays the surcharge. Returns the
-        retrofit capex spent, RMB."""
+        retrofit capex spent, RMB. Only DCs that can decide are asked (operating, above the
+        cap, no retrofit under way: the others' `decide_retrofit` returns 0 at once)."""
         spent = 0.0
-        for row in np.flatnonzero(self.operating):
+        cap = rules.pue_cap_existing
+        deciding = self.operating & ~(self.pue <= cap) & ~(self.retrofit_pue > 0)
+        for row in np.flatnonzero(deciding):
             spent += self.agents[row].decide_retrofit(
-                rules.pue_cap_existing, surcharge_rmb_per_kwh,
+                cap, surcharge_rmb_per_kwh,
                 self.best_pue(int(self.node[row]), month), float(self.occupied_mw[row].sum()),
                 month)
         return spent
@@ -371,14 +373,6 @@ class DataCenter(mesa.Agent):
     @property
     def is_operating(self) -> bool:
         return int(self.fleet.status[self.row]) == OPERATING
-
-    def complete_construction(self, month: int) -> bool:
-        """Start operating when the build lag is over."""
-        f = self.fleet
-        if f.status[self.row] == BUILDING and f.online_month[self.row] <= month:
-            f.status[self.row] = OPERATING
-            return True
-        return False
 
     def should_retire(self, month: int) -> bool:
         """End of life (an operator with lasting losses sells instead: `construct_and_retire`)."""
