@@ -161,7 +161,7 @@ class Investor:
         for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
             budget = max(gap[node, ctype] * s.build_response, low)
             # the node-month's own stream: project k draws (size, kind, approval, lag)
-            rng = m.streams.generator("investment", m.month, int(node), int(ctype))
+            rng = m.streams.uniforms("investment", m.month, int(node), int(ctype))
             k = 0
             while budget > 0:
                 u_size, u_kind, u_approve, u_lag = rng.random(4)
@@ -232,7 +232,7 @@ class Investor:
             budget = (target - have) * s.rack_target_follow * s.rack_kw / 1000   # MW
             low, high = self.project_size_range()
             # the node-month's own stream: project k draws (size, approval, lag)
-            rng = m.streams.generator("rack_target", m.month, gov.index)
+            rng = m.streams.uniforms("rack_target", m.month, gov.index)
             k = 0
             while budget > 0:
                 u_size, u_approve, u_lag = rng.random(3)
