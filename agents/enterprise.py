@@ -178,7 +178,7 @@ class EnterpriseTable:
                 order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
                 gp, gl = t_pool[order], t_load[order]
                 csum = np.cumsum(gl)
-                first = np.r_[True, gp[1:] != gp[:-1]]
+                first = np.concatenate(([True], gp[1:] != gp[:-1]))
                 start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
                 fits = csum - (csum[start] - gl[start]) <= free[gp]
                 free -= np.bincount(gp[fits], weights=gl[fits],

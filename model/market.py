@@ -216,7 +216,7 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
         ch, idx = choice[order], active[order]
         load = c.load_w[idx]
         csum = np.cumsum(load)
-        first = np.r_[True, ch[1:] != ch[:-1]]
+        first = np.concatenate(([True], ch[1:] != ch[:-1]))
         start = np.maximum.accumulate(np.where(first, np.arange(len(ch)), 0))
         within = csum - (csum[start] - load[start])
         accept = within <= free[ch]
