@@ -26,6 +26,9 @@ from model.constants import (
 )
 from model.state import ModelState, Rules
 
+# a segment's place in the flows key (latency class x compute type): class * 2 + type
+_FLOW_SEGMENT = SEG_CLASS * 2 + SEG_TYPE
+
 
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else 0.0
@@ -73,24 +76,24 @@ class Recorder:
         m = self.model
         f, t, acc, n = m.fleet, m.enterprises, m.account, m.map.n
         role = m.map.role
-        placed = t.pool >= 0
-        rows, segs = np.nonzero(placed)
-        pool = t.pool[placed]
-        load_mw = t.load_w[placed] / 1e6
+        placed = np.flatnonzero(t.pool >= 0)          # placed segments, row-major
+        rows, segs = np.divmod(placed, len(SEGMENTS))
+        pool = t.pool.ravel()[placed]
+        load_mw = t.load_w.ravel()[placed] / 1e6
         serving = f.node[pool // 2]
         origin = t.home[rows]
         # served MW by origin x serving node x latency class x compute type, and the same by
         # serving role x origin role
-        key = ((origin * n + serving) * 3 + SEG_CLASS[segs]) * 2 + SEG_TYPE[segs]
+        key = (origin * n + serving) * 6 + _FLOW_SEGMENT[segs]
         flows = np.bincount(key, weights=load_mw, minlength=n * n * 6)
         one_hot = np.eye(3)[role]
         by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
         want = m.want_w
-        want_seg = want.sum(axis=0) / 1e6
+        want_seg = np.einsum("es->s", want) / 1e6       # integer W: exact in any order
         demand = float(want_seg.sum())
         node_served = np.bincount(serving, weights=load_mw, minlength=n)
-        node_demand = np.bincount(t.home, weights=want.sum(axis=1) / 1e6, minlength=n)
+        node_demand = np.bincount(t.home, weights=np.einsum("es->e", want) / 1e6, minlength=n)
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
         node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
