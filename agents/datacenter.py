@@ -152,6 +152,7 @@ class Fleet:
         """Projects already under construction at the start, online during their year."""
         s = self.supply
         kinds = np.array([k.share for k in s.operator_kinds])
+        low, high = s.initial_pue_excess
         for year, mw, shares in s.initial_pipeline:
             for node, share in enumerate(shares):
                 if share <= 0:
@@ -159,21 +160,27 @@ class Fleet:
                 rng = streams.generator("pipeline", year, node)
                 mean_dc = s.initial_capacity_mw / s.n_datacenters
                 parts = max(1, int(round(share * mw / mean_dc)))   # projects of a mean DC [C]
+                keys = [entity_key(DC_ORIGINS["pipeline"], year, node, k) for k in range(parts)]
+                # designed to the rule of their planning years (supply.pipeline_pue_cap)
+                excess = low + (high - low) * streams.per_entity(
+                    "pipeline_pue", np.array(keys, dtype=np.int64))
                 for k in range(parts):
                     online = max(year * 12 + int(rng.integers(0, 12)), month + 1)
                     size = share * mw / parts
                     geo = self.nodes[node]
+                    pue = min(geo.best_pue + float(excess[k]), max(s.pipeline_pue_cap,
+                                                                   geo.best_pue))
                     intel = s.intelligent_capacity_share
                     self.add(
                         model, node=node, kind=rng.choice(len(kinds), p=kinds), status=BUILDING,
                         cap_mw=np.array([size * (1 - intel), size * intel]),
-                        fpw=np.asarray(s.flops_per_watt), pue=geo.best_pue,
+                        fpw=np.asarray(s.flops_per_watt), pue=pue,
                         markup=s.initial_markup, online_month=online, built_month=online - 24,
                         retire_month=online + int(s.life_years * 12),
                         capex_per_kw=s.capex_rmb_per_kw, land_per_kw=geo.land_rmb_per_kw,
                         util_ema=s.initial_utilisation[node],
                         green_target=s.voluntary_green_share,
-                        key=entity_key(DC_ORIGINS["pipeline"], year, node, k))
+                        key=keys[k])
 
     # ------------------------------------------------------------ the month
 

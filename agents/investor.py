@@ -83,6 +83,7 @@ class Investor:
         self.growth_expectation = np.array(model.config.supply.initial_growth_expectation)
         self.local_expectation = np.ones(model.map.n)
         self._seen_months = 0
+        self.build_credit = np.zeros((model.map.n, 2))   # MW carried (project_starts carry)
 
     # ------------------------------------------------------------ expectations
 
@@ -158,24 +159,63 @@ class Investor:
         low, high = self.project_size_range()
         expected = seen * growth[None, :] * local     # load at completion, MW
         view = OperatingFleet(f, n)
-        for node, ctype in np.argwhere(gap >= low):   # smaller gaps wait until they grow
-            budget = max(gap[node, ctype] * s.build_response, low)
+        mode = s.project_starts
+        # "wait": a gap below the smallest project waits until it grows, and a remainder of
+        # the month's budget below it starts one; "random": both start one with probability
+        # (gap or remainder) / smallest on the project's own number, so the MW started is
+        # continuous in the gap in expectation; "carry": a remainder below the smallest project
+        # is carried to the next month, so the MW started follows the budgets summed over
+        # months within one project, whatever the month-to-month noise of the gap
+        cells = np.argwhere(gap >= low) if mode == "wait" else \
+            np.argwhere((gap > 0) | (self.build_credit > 0))
+        for node, ctype in cells:
+            g = max(float(gap[node, ctype]), 0.0)
+            if mode == "wait":
+                budget = max(g * s.build_response, low)
+            else:
+                budget = max(g * s.build_response, min(g, low) * s.small_gap_response)
+            if mode == "carry":
+                budget += self.build_credit[node, ctype]
             # the node-month's own stream: project k draws (size, kind, approval, lag)
             rng = m.streams.uniforms("investment", m.month, int(node), int(ctype))
             k = 0
             while budget > 0:
                 u_size, u_kind, u_approve, u_lag = rng.random(4)
+                key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
+                if budget < low and (mode == "carry" or (
+                        mode == "random"
+                        and self.project_draw("project_count", key) >= budget / low)):
+                    break
                 size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
                 # the node's whole pipeline (own and others' projects, operating, under
                 # construction and just approved) shares the expected load
                 util = float(expected[node, ctype] / max(planned[node, ctype] + size, 1e-9))
-                key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
                 if self.propose(int(node), pick(kinds, u_kind), size, rules, use_npv=True,
                                 draws=(u_approve, u_lag), key=key, intelligent=float(ctype),
                                 expected_util=util, view=view):
                     planned[node, ctype] += size
                 k += 1
+            if mode == "carry":
+                self.build_credit[node, ctype] = max(budget, 0.0)
+
+    def project_draw(self, process: str, key: int) -> float:
+        """A project's own uniform of `process` (a keyed number: the same project gets the
+        same number in every run of the seed, whatever other projects drew)."""
+        return float(self.model.streams.per_entity(process, np.array([key]))[0])
+
+    def invests(self, npv_rmb: float, net_capex_rmb: float, key: int) -> bool:
+        """Whether the operator of project `key` goes ahead with NPV `npv_rmb`. Operators'
+        views of a project differ (supply.build_decision_spread s, in NPV per RMB of net
+        capex): it goes ahead with logit probability 1 / (1 + exp(-NPV / net capex / s)),
+        compared with the project's own uniform, so a small change of its NPV flips few
+        projects, and projects of one node-month do not flip together; s = 0 is the plain
+        NPV > 0 rule."""
+        spread = self.model.config.supply.build_decision_spread
+        if spread <= 0:
+            return npv_rmb > 0
+        z = float(np.clip(npv_rmb / max(net_capex_rmb, 1.0) / spread, -50.0, 50.0))
+        return self.project_draw("build_decision", key) < 1.0 / (1.0 + np.exp(-z))
 
     def ai_wave_optimism(self, intelligent: np.ndarray | float) -> np.ndarray | float:
         """Extra utilisation builders expect of intelligent capacity during the generative-AI
@@ -295,8 +335,9 @@ class Investor:
         subsidy_rate = m.local_govs[node].capex_rate(m.month)
         hub = bool(m.national.is_hub[node])
         green = max(rules.green_mandate_new_hub if hub else 0.0, f.voluntary_green(m.month))
-        if use_npv and self.npv(node, kind, size_mw, pue, intel, green, capex_total,
-                                subsidy_rate, rules, expected_util, view) <= 0:
+        if use_npv and not self.invests(
+                self.npv(node, kind, size_mw, pue, intel, green, capex_total, subsidy_rate,
+                         rules, expected_util, view), capex_total * (1 - subsidy_rate), key):
             return False
         acc = m.account
         quota = geo.energy_quota_twh

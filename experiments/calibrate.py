@@ -138,7 +138,18 @@ def fit_pue(overrides: Sequence[str], seeds: Sequence[int]) -> tuple[float, floa
                          for s in seeds]))
     shift = PUE_2021 - pue
     print(f"  end-2021 PUE {pue:.3f} -> shift {shift:+.3f}")
-    return round(lo + shift, 3), round(hi + shift, 3)
+    return shift_range(lo, hi, shift)
+
+
+def shift_range(lo: float, hi: float, shift: float) -> tuple[float, float]:
+    """The uniform range [lo, hi] with its mean moved by `shift`: shifted whole, or, when that
+    would start below 0 (a design below the climate best), starting at 0 with the upper end
+    moved so that the mean still moves by `shift`."""
+    if lo + shift >= 0:
+        return round(lo + shift, 3), round(hi + shift, 3)
+    if lo + hi + 2 * shift <= 0:
+        raise ValueError(f"cannot move the mean of [{lo}, {hi}] by {shift:+.3f} and stay >= 0")
+    return 0.0, round(lo + hi + 2 * shift, 3)
 
 
 def fit_flops_and_pipeline(overrides: Sequence[str], seeds: Sequence[int]

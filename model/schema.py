@@ -85,6 +85,9 @@ def _int(value: Any, key: str, lo: int = 0, hi: int | None = None) -> int:
     return value
 
 
+PROJECT_STARTS = ("wait", "random", "carry")   # supply.project_starts
+
+
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(key, value, "must be true or false")
@@ -321,8 +324,12 @@ class Supply:
     growth_reserve: float
     planning_utilisation: float
     build_response: float
+    project_starts: str
+    small_gap_response: float
+    build_decision_spread: float
     project_size: tuple[float, float]
     initial_pue_excess: tuple[float, float]
+    pipeline_pue_cap: float
     pue_tech_gain: float
     pue_fixed_overhead_share: float
     pue_floor: float
@@ -691,8 +698,13 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         growth_reserve=f("growth_reserve", 0, 0.5),
         planning_utilisation=f("planning_utilisation", 0, 1, lo_open=True),
         build_response=f("build_response", 0, 1),
+        project_starts=_choice(_get(s, "project_starts", k), "supply.project_starts",
+                               PROJECT_STARTS),
+        small_gap_response=f("small_gap_response", 0, 1),
+        build_decision_spread=f("build_decision_spread", 0, 10),
         project_size=project_size,
         initial_pue_excess=_pair(_get(s, "initial_pue_excess", k), "supply.initial_pue_excess"),
+        pipeline_pue_cap=f("pipeline_pue_cap", 1.0, 3.0),
         pue_tech_gain=f("pue_tech_gain", 0, 0.1),
         pue_fixed_overhead_share=f("pue_fixed_overhead_share", 0, 1),
         pue_floor=f("pue_floor", 1, 3),

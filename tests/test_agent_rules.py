@@ -391,3 +391,49 @@ def test_power_discount_claims_on_node_electricity():
     # node 1 claims 800,000 but may pay 1.2 m / 12 = 100,000; node 2 pays its 1 m claim
     np.testing.assert_allclose(paid, [0.0, 100_000.0, 1_000_000.0])
     assert govs.discount_rates(JAN_2024 + 1) == pytest.approx([0.0, 0.20 * 0.125, 0.25])
+
+
+# ------------------------------------------------------------------ project starts
+
+def _offered(m, node_gap_mw: float, node: int) -> tuple[np.ndarray, np.ndarray]:
+    """MW offered as projects by node and type in one capacity-planning pass of a copy of
+    model `m` whose node `node` serves `node_gap_mw` more general load, and the MW carried."""
+    import copy
+
+    m = copy.deepcopy(m)
+    row = int(np.flatnonzero(m.fleet.operating & (m.fleet.node == node))[0])
+    m.fleet.occupied_mw[row, 0] += node_gap_mw
+    offered = np.zeros((m.map.n, 2))
+    propose = m.investor.propose
+
+    def record(node, kind, size_mw, rules, use_npv, draws, key, **kw):
+        if use_npv:
+            offered[node, int(kw["intelligent"])] += size_mw
+        return propose(node, kind, size_mw, rules, use_npv, draws, key, **kw)
+
+    m.investor.propose = record
+    m.investor.plan_capacity(m.national.at(m.month))
+    return offered, m.investor.build_credit.copy()
+
+
+def test_carry_keeps_the_mw_offered_continuous_in_the_gap():
+    """project_starts carry: MW offered plus MW carried moves by the budget's own change
+    when a node's load moves by 0.5 MW, every other node-type cell is untouched, and what is
+    carried stays below the smallest project."""
+    from model.model import EDWCModel
+
+    m = EDWCModel(seed=3, overrides=["demand.n_enterprises=800", "run.end=2024-12",
+                                     "supply.project_starts=carry"])
+    for _ in range(14):
+        m.step()
+    node = m.map.names.index("inner_mongolia")
+    low = m.investor.project_size_range()[0]
+    a, credit_a = _offered(m, 0.0, node)
+    b, credit_b = _offered(m, 0.5, node)
+    others = np.ones_like(a, dtype=bool)
+    others[node, 0] = False
+    assert np.array_equal(a[others], b[others])
+    assert np.array_equal(credit_a[others], credit_b[others])
+    assert (credit_a < low).all() and (credit_b < low).all()
+    moved = (b + credit_b - a - credit_a)[node, 0]
+    assert 0.0 < moved < 0.5 * 3     # a share of the larger gap, never a whole project

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from experiments import validate
 
@@ -48,3 +49,12 @@ def test_validate_contrast_reports_paired_differences(tmp_path, capsys):
     # the package changes nothing before it starts: the initial state is the same
     assert table.loc["utilisation national 2021", "diff_mean"] == 0.0
     assert "paired difference [95 % CI]" in capsys.readouterr().out
+
+
+def test_calibrate_pue_shift_keeps_the_mean_shift_and_stays_non_negative():
+    from experiments.calibrate import shift_range
+    assert shift_range(0.005, 0.285, 0.01) == (0.015, 0.295)
+    lo, hi = shift_range(0.005, 0.285, -0.012)
+    assert lo == 0.0 and abs((lo + hi) / 2 - (0.145 - 0.012)) < 1e-9
+    with pytest.raises(ValueError):
+        shift_range(0.0, 0.1, -0.2)
