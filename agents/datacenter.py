@@ -17,7 +17,6 @@ import numpy as np
 
 from model.constants import (
     BUILDING,
-    DC_STATUS,
     HOURS_PER_MONTH,
     HOURS_PER_YEAR,
     OPERATING,
@@ -51,6 +50,10 @@ class Fleet:
                 "loss_months", "key",   # key: stable identity (model.streams.entity_key)
                 "retrofit_month")       # month the retrofit under way is finished
 
+    # every column `add` appends to: (name, True: required, False: 0 if left out, None: 0)
+    _ADDED = (*((f, False) for f in FIELDS_F + FIELDS_I), ("cap_mw", True), ("fpw", True),
+              ("price", None), ("occupied_mw", None))
+
     def __init__(self, supply: Supply, nodes: tuple[Node, ...] = ()) -> None:
         self.supply = supply
         self.nodes = nodes    # geography.nodes, for site PUE and land cost
@@ -64,38 +67,53 @@ class Fleet:
         self.price = np.zeros((0, 2))    # RMB/kW-month by compute type
         self.occupied_mw = np.zeros((0, 2))   # IT load placed, MW by compute type
         self.agents: list[DataCenter] = []
-        self._stores: dict[str, tuple] = {}   # column -> (backing array, view) (see _append)
+        self._stores: dict[str, tuple] = {}   # column -> (backing array, view) (see add)
 
     def add(self, model: mesa.Model, **values) -> DataCenter:
-        """Append a data center row and its agent; `values` holds every column."""
-        for f in self.FIELDS_F + self.FIELDS_I:
-            self._append(f, values.get(f, 0))
-        self._append("cap_mw", values["cap_mw"])
-        self._append("fpw", values["fpw"])
-        self._append("price", np.zeros(2))
-        self._append("occupied_mw", np.zeros(2))
-        agent = DataCenter(model, self.n)
+        """Append a data center row and its agent; `values` holds every column (cap_mw and
+        fpw required; price and occupied load start at 0, a column left out is 0).
+
+        A column is a view of the first rows of a backing array that doubles when full, so
+        appending is amortised O(1); a column that was replaced by a new array since the last
+        append is copied into a new backing array first."""
+        n, columns, stores = self.n, vars(self), self._stores
+        for field, required in self._ADDED:
+            if required is None:
+                value = 0
+            else:
+                value = values[field] if required else values.get(field, 0)
+            column = columns[field]
+            store, view = stores.get(field, (None, None))
+            if column is not view or len(store) <= n:
+                store = np.empty((max(64, 2 * n),) + column.shape[1:], dtype=column.dtype)
+                store[:n] = column
+            store[n] = value
+            view = store[: n + 1]
+            stores[field] = (store, view)
+            columns[field] = view
+        agent = DataCenter(model, n)
         self.agents.append(agent)
         self.n += 1
         return agent
 
-    def _append(self, field: str, value: float | np.ndarray) -> None:
-        """Set column `field` to its rows plus `value`. A column is a view of the first rows of
-        a backing array that doubles when full, so appending is amortised O(1); a column that
-        was replaced by a new array is copied into a new backing array first."""
-        column = getattr(self, field)
-        store, view = self._stores.get(field, (None, None))
-        if column is not view or len(store) <= self.n:
-            store = np.empty((max(64, 2 * self.n),) + column.shape[1:], dtype=column.dtype)
-            store[: self.n] = column
-        view = store[: self.n + 1]
-        view[self.n] = value
-        self._stores[field] = (store, view)
-        setattr(self, field, view)
-
     @property
     def operating(self) -> np.ndarray:
         return self.status == OPERATING
+
+    def snapshot(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The yearly record of data centers `rows` (docs/outputs.md), one array per column:
+        identity, node (index), operator kind (index into supply.operator_kinds), status
+        (index into DC_STATUS), capacity and occupied load (MW), PUE, green share, prices
+        (RMB/kW-month), markup, cash (RMB), build and online months."""
+        return {"unique_id": np.array([self.agents[r].unique_id for r in rows], dtype=np.int64),
+                "node": self.node[rows], "kind": self.kind[rows], "status": self.status[rows],
+                "capacity_mw_general": self.cap_mw[rows, 0],
+                "capacity_mw_intelligent": self.cap_mw[rows, 1],
+                "occupied_mw": self.occupied_mw[rows].sum(axis=1),
+                "pue": self.pue[rows], "green_share": self.green_share[rows],
+                "price_general": self.price[rows, 0], "price_intelligent": self.price[rows, 1],
+                "markup": self.markup[rows], "cash_rmb": self.cash[rows],
+                "built": self.built_month[rows], "online": self.online_month[rows]}
 
     # ------------------------------------------------------------ initial stock
 
@@ -179,13 +197,12 @@ class Fleet:
         self.update_prices(self.occupied_mw, energy_cost)
 
     def construct_and_retire(self, month: int) -> np.ndarray:
-        """Finished projects start operating; DCs at end of life retire. An operator with
-        losses for supply.exit_loss_months exits by selling: the buyer takes the DC over at a
-        written-down value (cash and loss months reset) and keeps it running - a built,
-        connected DC is not demolished [C]. Retrofits whose works are over lower the DC's
-        design PUE. Returns the rows that retired this month."""
-        for row in np.flatnonzero(self.status == BUILDING):
-            self.agents[row].complete_construction(month)
+        """Finished projects (online month reached) start operating, all in one pass; DCs at
+        end of life retire. An operator with losses for supply.exit_loss_months exits by
+        selling: the buyer takes the DC over at a written-down value (cash and loss months
+        reset) and keeps it running - a built, connected DC is not demolished [C]. Retrofits
+        whose works are over lower the DC's design PUE. Returns the rows that retired this month."""
+        self.status[(self.status == BUILDING) & (self.online_month <= month)] = OPERATING
         done = (self.retrofit_pue > 0) & (self.retrofit_month <= month)
         self.pue[done] = self.retrofit_pue[done]
         self.retrofit_pue[done] = 0.0
@@ -274,11 +291,14 @@ class Fleet:
 
     def retrofit(self, month: int, rules: Rules, surcharge_rmb_per_kwh: float) -> float:
         """Every operating DC above the PUE cap retrofits or pays the surcharge. Returns the
-        retrofit capex spent, RMB."""
+        retrofit capex spent, RMB. Only DCs that can decide are asked (operating, above the
+        cap, no retrofit under way: the others' `decide_retrofit` returns 0 at once)."""
         spent = 0.0
-        for row in np.flatnonzero(self.operating):
+        cap = rules.pue_cap_existing
+        deciding = self.operating & ~(self.pue <= cap) & ~(self.retrofit_pue > 0)
+        for row in np.flatnonzero(deciding):
             spent += self.agents[row].decide_retrofit(
-                rules.pue_cap_existing, surcharge_rmb_per_kwh,
+                cap, surcharge_rmb_per_kwh,
                 self.best_pue(int(self.node[row]), month), float(self.occupied_mw[row].sum()),
                 month)
         return spent
@@ -361,14 +381,6 @@ class DataCenter(mesa.Agent):
     def is_operating(self) -> bool:
         return int(self.fleet.status[self.row]) == OPERATING
 
-    def complete_construction(self, month: int) -> bool:
-        """Start operating when the build lag is over."""
-        f = self.fleet
-        if f.status[self.row] == BUILDING and f.online_month[self.row] <= month:
-            f.status[self.row] = OPERATING
-            return True
-        return False
-
     def should_retire(self, month: int) -> bool:
         """End of life (an operator with lasting losses sells instead: `construct_and_retire`)."""
         f = self.fleet
@@ -400,18 +412,3 @@ class DataCenter(mesa.Agent):
             f.cash[self.row] -= cost
             return cost
         return 0.0
-
-    def snapshot(self) -> dict:
-        f = self.fleet
-        r = self.row
-        kinds = [k.name for k in f.supply.operator_kinds]
-        return {"unique_id": self.unique_id, "node": self.model.map.names[self.node],
-                "kind": kinds[int(f.kind[r])],
-                "status": DC_STATUS[int(f.status[r])],
-                "capacity_mw_general": float(f.cap_mw[r, 0]),
-                "capacity_mw_intelligent": float(f.cap_mw[r, 1]),
-                "occupied_mw": float(f.occupied_mw[r].sum()),
-                "pue": float(f.pue[r]), "green_share": float(f.green_share[r]),
-                "price_general": float(f.price[r, 0]), "price_intelligent": float(f.price[r, 1]),
-                "markup": float(f.markup[r]), "cash_rmb": float(f.cash[r]),
-                "built": int(f.built_month[r]), "online": int(f.online_month[r])}

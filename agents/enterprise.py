@@ -76,6 +76,7 @@ class EnterpriseTable:
         self.splits = np.zeros(e, dtype=np.int64)     # times this row has split
         self.n = e
         self._seg_keys: np.ndarray | None = None     # segment_keys(), until rows change
+        self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), same
         self.agents: list[Enterprise] = []
 
     def add_agents(self, model: mesa.Model) -> None:
@@ -84,10 +85,19 @@ class EnterpriseTable:
             self.agents.append(Enterprise(model, row))
 
     def grow(self, annual_growth: np.ndarray) -> None:
-        """Grow every segment's demand by one month of its yearly rate (by compute type)."""
-        yearly = annual_growth[None, :] * self.growth_multiplier[:, None]     # [E, type]
+        """Grow every segment's demand by one month of its yearly rate (by compute type); the
+        rate is computed once per distinct growth multiplier (one per sector)."""
+        values, row_value = self._growth_groups()
+        yearly = annual_growth[None, :] * values[:, None]                  # [multiplier, type]
         monthly = (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
-        self.demand_mw *= monthly[:, SEG_TYPE]
+        self.demand_mw *= monthly[:, SEG_TYPE][row_value]
+
+    def _growth_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct growth multipliers and each row's index into them, kept until the
+        rows change (`split`)."""
+        if self._growth is None or len(self._growth[1]) != self.n:
+            self._growth = np.unique(self.growth_multiplier, return_inverse=True)
+        return self._growth
 
     ROW_FIELDS = ("sector", "home", "demand_mw", "pool", "load_w", "beta", "risk", "green",
                   "intensity", "resident", "growth_multiplier", "key", "splits")
@@ -111,6 +121,7 @@ class EnterpriseTable:
         self.splits[new] = 0
         self.n += len(rows)
         self._seg_keys = None
+        self._growth = None
         return new
 
     def segment_keys(self) -> np.ndarray:
@@ -178,7 +189,7 @@ class EnterpriseTable:
                 order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
                 gp, gl = t_pool[order], t_load[order]
                 csum = np.cumsum(gl)
-                first = np.r_[True, gp[1:] != gp[:-1]]
+                first = np.concatenate(([True], gp[1:] != gp[:-1]))
                 start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
                 fits = csum - (csum[start] - gl[start]) <= free[gp]
                 free -= np.bincount(gp[fits], weights=gl[fits],

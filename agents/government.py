@@ -206,16 +206,18 @@ class LocalGovernments:
         t, f = enterprises, fleet
         n = len(self.governments)
         paid = np.zeros(n)
-        placed = t.pool >= 0
         table = self.voucher_table(month, nominal=True)
-        if not placed.any() or not table.any():
+        # placed segments of enterprises whose government pays vouchers (the others' claims
+        # are 0), by flat index, row-major
+        claiming = table.reshape(n, -1).any(axis=1)
+        placed = np.flatnonzero((t.pool >= 0) & claiming[t.home][:, None])
+        if not placed.size:
             return paid
-        rows, segs = np.nonzero(placed)
-        pool = t.pool[placed]
+        pool = t.pool.ravel()[placed]
         dc = pool // 2
-        home = t.home[rows]
+        home = t.home[placed // t.pool.shape[1]]
         claims_each = (table.ravel()[(home * n + f.node[dc]) * 2 + pool % 2]
-                       * f.price.ravel()[pool] * t.load_w[placed] / 1e3)
+                       * f.price.ravel()[pool] * t.load_w.ravel()[placed] / 1e3)
         claims = np.bincount(home, weights=claims_each, minlength=n)
         months_left = 12 - month % 12
         for gov in self.governments:

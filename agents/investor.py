@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.datacenter import annuity_factor
+from agents.datacenter import Fleet, annuity_factor
 from agents.enterprise import SEG_TYPE
 from model.constants import (
     BUILDING,
@@ -29,6 +29,45 @@ from model.constants import (
 )
 from model.state import Rules, SimulationState
 from model.streams import DC_ORIGINS, entity_key, pick
+
+
+class OperatingFleet:
+    """What an investor sees of each node's operating data centers during one month's
+    capacity planning (projects started meanwhile are not operating yet): per node its
+    operating fleet rows, in row order; the fleet's capacity, utilisation and price columns
+    are read as they are."""
+
+    def __init__(self, fleet: Fleet, n_nodes: int) -> None:
+        self.fleet = fleet
+        ops = np.flatnonzero(fleet.operating)
+        by_node = ops[np.argsort(fleet.node[ops], kind="stable")]
+        self.rows = np.split(by_node, np.cumsum(np.bincount(fleet.node[ops],
+                                                            minlength=n_nodes))[:-1])
+        self.cap_mw = fleet.cap_mw.sum(axis=1)    # MW of every row, both types
+        self.ops = ops
+
+    def type_utilisation(self, node: int, ct: int) -> float:
+        """Occupied over operating capacity of compute type `ct` at `node` (0 if none)."""
+        f, rows = self.fleet, self.rows[node]
+        type_cap = f.cap_mw[rows, ct].sum()
+        return f.occupied_mw[rows, ct].sum() / type_cap if type_cap > 0 else 0.0
+
+    def price(self, node: int, ct: int) -> float:
+        """Capacity-weighted mean price of compute type `ct` at `node`, RMB/kW-month (the
+        nation's plain mean where the node has no operating DC)."""
+        f, rows = self.fleet, self.rows[node]
+        if rows.size == 0:
+            return float(f.price[self.ops, ct].mean())
+        weight = self.cap_mw[rows] + 1e-9     # as np.average(price, weights=weight)
+        return float((f.price[rows, ct] * weight).sum() / weight.sum())
+
+
+def _clip(x: float, low: float, high: float) -> float:
+    """float(np.clip(x, low, high)) for one number (NaN stays NaN), without the array call."""
+    if x != x:
+        return x
+    x = x if x > low else low
+    return x if x < high else high
 
 
 class Investor:
@@ -119,6 +158,7 @@ class Investor:
         kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
         expected = seen * growth[None, :] * local     # load at completion, MW
+        view = OperatingFleet(f, n)
         mode = s.project_starts
         # "wait": a gap below the smallest project waits until it grows, and a remainder of
         # the month's budget below it starts one; "random": both start one with probability
@@ -137,7 +177,7 @@ class Investor:
             if mode == "carry":
                 budget += self.build_credit[node, ctype]
             # the node-month's own stream: project k draws (size, kind, approval, lag)
-            rng = m.streams.generator("investment", m.month, int(node), int(ctype))
+            rng = m.streams.uniforms("investment", m.month, int(node), int(ctype))
             k = 0
             while budget > 0:
                 u_size, u_kind, u_approve, u_lag = rng.random(4)
@@ -153,7 +193,7 @@ class Investor:
                 util = float(expected[node, ctype] / max(planned[node, ctype] + size, 1e-9))
                 if self.propose(int(node), pick(kinds, u_kind), size, rules, use_npv=True,
                                 draws=(u_approve, u_lag), key=key, intelligent=float(ctype),
-                                expected_util=util):
+                                expected_util=util, view=view):
                     planned[node, ctype] += size
                 k += 1
             if mode == "carry":
@@ -232,7 +272,7 @@ class Investor:
             budget = (target - have) * s.rack_target_follow * s.rack_kw / 1000   # MW
             low, high = self.project_size_range()
             # the node-month's own stream: project k draws (size, approval, lag)
-            rng = m.streams.generator("rack_target", m.month, gov.index)
+            rng = m.streams.uniforms("rack_target", m.month, gov.index)
             k = 0
             while budget > 0:
                 u_size, u_approve, u_lag = rng.random(3)
@@ -246,26 +286,24 @@ class Investor:
 
     def npv(self, node: int, kind: int, size_mw: float, pue: float, intel: float, green: float,
             capex_total: float, subsidy_rate: float, rules: Rules,
-            expected_util: float | None = None) -> float:
+            expected_util: float | None = None, view: OperatingFleet | None = None) -> float:
         """NPV of a project, RMB: the margin at the expected utilisation plus optimism - the
         utilisation at completion from the capacity plan when given, else the node's (or
         the compute type's if higher) - and the node's average price, over the life at the
-        operator kind's hurdle rate, minus capex net of the subsidy."""
+        operator kind's hurdle rate, minus capex net of the subsidy. `view`: the month's
+        `OperatingFleet`, if already built."""
         m = self.model
-        s, f, grids = m.config.supply, m.fleet, m.grids
+        s, grids = m.config.supply, m.grids
+        view = OperatingFleet(m.fleet, m.map.n) if view is None else view
         hurdle = s.operator_kinds[kind].hurdle_rate
-        ops = f.operating & (f.node == node)
         ct = int(round(intel))
         # investors look at the node's utilisation and at that of the compute type they
         # would build (a scarce type is worth building in an otherwise idle node)
-        type_cap = f.cap_mw[ops, ct].sum()
-        type_util = f.occupied_mw[ops, ct].sum() / type_cap if type_cap > 0 else 0.0
-        seen = max(self.node_util_ema[node], type_util) if expected_util is None \
-            else expected_util
-        u = float(np.clip(seen + s.optimism + float(self.ai_wave_optimism(intel)), 0.0,
-                          s.max_expected_utilisation))
-        price = (float(np.average(f.price[ops, ct], weights=f.cap_mw[ops].sum(axis=1) + 1e-9))
-                 if ops.any() else float(f.price[f.operating, ct].mean()))
+        seen = max(self.node_util_ema[node], view.type_utilisation(node, ct)) \
+            if expected_util is None else expected_util
+        u = _clip(float(seen + s.optimism + float(self.ai_wave_optimism(intel))), 0.0,
+                  s.max_expected_utilisation)
+        price = view.price(node, ct)
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
                                        + (1 - green) * grids.ef[node] / 1000.0
                                        * rules.carbon_price_rmb_per_t)
@@ -274,13 +312,14 @@ class Investor:
 
     def propose(self, node: int, kind: int, size_mw: float, rules: Rules, use_npv: bool,
                 draws: tuple[float, float], key: int, exempt: bool = False,
-                intelligent: float | None = None, expected_util: float | None = None) -> bool:
+                intelligent: float | None = None, expected_util: float | None = None,
+                view: OperatingFleet | None = None) -> bool:
         """A build project: design PUE under the cap, NPV test, the request for national
         approval (judged on the project's demand case, the expected utilisation at completion,
         when the capacity plan gives one; else on the node's utilisation now), the local capex
         subsidy. Returns whether it was started. `draws`: the project's own uniforms for the
         approval and the construction lag; `key`: its stable identity (keys its customers'
-        taste shocks)."""
+        taste shocks); `view`: the month's `OperatingFleet` for the NPV test, if built."""
         m = self.model
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
@@ -298,7 +337,7 @@ class Investor:
         green = max(rules.green_mandate_new_hub if hub else 0.0, f.voluntary_green(m.month))
         if use_npv and not self.invests(
                 self.npv(node, kind, size_mw, pue, intel, green, capex_total, subsidy_rate,
-                         rules, expected_util), capex_total * (1 - subsidy_rate), key):
+                         rules, expected_util, view), capex_total * (1 - subsidy_rate), key):
             return False
         acc = m.account
         quota = geo.energy_quota_twh

@@ -9,12 +9,14 @@ summed in the same order as `model.market.generalised_cost` (base + transfer + r
 (+ migration)) and the shock is `model.streams.keyed_gumbel`'s splitmix64 hash, so both give
 the same floating-point numbers (compiled without fast-math: no reassociation, no FMA).
 
-Two passes per chooser: the systematic part w = -beta x cost of every open pool, then the
-exact score w + shock of the pool with the highest w; a pool whose w plus an upper bound of
-its shock cannot beat the best score so far is not scored. The bound needs no logarithm:
-the shock -log(-log u) increases with u, so in the bin [b, b + 1) / 2^BOUND_BITS of u it is
-at most the shock at the bin's upper edge (`shock_bound`, from the hash's top bits); the last
-bin's bound is infinite. About 1.5 pools per chooser are scored on a real month.
+Two passes per chooser: the first computes, for every open pool, the systematic part
+w = -beta x cost and an upper bound w + b of its score, where b bounds the keyed Gumbel shock
+from the hash's top bits without a logarithm (the shock -log(-log u) increases with u, so in
+the bin [b, b + 1) / 2^BOUND_BITS of u it is at most the shock at the bin's upper edge,
+`shock_bound`; the last bin's bound is infinite), and finds the pool with the highest w,
+whose exact score starts the search; the second scores exactly (cost again, shock with its
+logarithms) only the pools whose bound reaches the best score so far. About 1.5 pools per
+chooser are scored on a real month.
 """
 
 from libc.math cimport log, INFINITY
@@ -27,14 +29,12 @@ _EDGES = np.arange(1, 2 ** BOUND_BITS + 1) / 2.0 ** BOUND_BITS
 with np.errstate(divide="ignore"):
     SHOCK_BOUND = -np.log(-np.log(_EDGES)) + 1e-9     # margin far above rounding
 SHOCK_BOUND[-1] = np.inf
-MAX_SHOCK = float(-np.log(-np.log1p(-2.0 ** -54))) + 1e-9   # u <= 1 - 2^-54
 
 cdef uint64_t _M1 = 0xBF58476D1CE4E5B9ULL
 cdef uint64_t _M2 = 0x94D049BB133111EBULL
 cdef uint64_t _GOLDEN = 0x9E3779B97F4A7C15ULL
 cdef double _SCALE = 2.0 ** -53
 cdef double[::1] _BOUND = SHOCK_BOUND
-cdef double _MAX_SHOCK = MAX_SHOCK
 cdef int _BIN_SHIFT = 53 - BOUND_BITS
 
 
@@ -62,12 +62,14 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
     load: W per chooser; cost_row: row of `base` (home x classes + class); current: pool the
     load sits in (-1 none); ckey: segment keys; base: [home x class, pool]; transfer,
     risk_table: [home, pool]; green_pool: [pool]; pkey: pool keys; noise: the call's key.
+    A pool whose bound is below the best score cannot win or tie (rounding is monotone and
+    the bounds carry a margin), so the draw is the numpy pass's argmax, first on a tie.
     """
     cdef Py_ssize_t n_pools = free.shape[0], k, i, j, top_j, best_j
     cdef int64_t need, h, r, cur
     cdef double nb, cost, wj, top, best, score
     cdef uint64_t row_key, bits
-    cdef double[::1] w = np.empty(n_pools)
+    cdef double[::1] ub = np.empty(n_pools)
     with nogil:
         for k in range(active.shape[0]):
             i = active[k]
@@ -81,7 +83,7 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
             top_j = -1
             for j in range(n_pools):
                 if not feasible[i, j] or free[j] < need:
-                    w[j] = -INFINITY
+                    ub[j] = -INFINITY
                     continue
                 cost = base[r, j]
                 cost = cost + transfer[h, j] * intensity[i]
@@ -90,7 +92,8 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
                 if cur >= 0 and j != cur:
                     cost = cost + migration
                 wj = cost * nb
-                w[j] = wj
+                bits = _mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11
+                ub[j] = wj + _BOUND[bits >> _BIN_SHIFT]
                 if top_j < 0 or wj > top:
                     top = wj
                     top_j = j
@@ -100,13 +103,16 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
             best = top + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[top_j] + _GOLDEN)) >> 11)
             best_j = top_j
             for j in range(n_pools):
-                wj = w[j]
-                if j == top_j or wj == -INFINITY or wj + _MAX_SHOCK < best:
+                if ub[j] < best or j == top_j or ub[j] == -INFINITY:
                     continue
-                bits = _mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11
-                if wj + _BOUND[bits >> _BIN_SHIFT] < best:
-                    continue
-                score = wj + _gumbel(bits)
+                cost = base[r, j]
+                cost = cost + transfer[h, j] * intensity[i]
+                cost = cost + risk_table[h, j] * risk[i]
+                cost = cost - green[i] * green_pool[j]
+                if cur >= 0 and j != cur:
+                    cost = cost + migration
+                wj = cost * nb
+                score = wj + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11)
                 if score > best or (score == best and j < best_j):
                     best = score
                     best_j = j

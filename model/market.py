@@ -136,7 +136,8 @@ def feasible_pools(c: Choosers, p: Pools, t: Terms, tables: tuple | None = None
     """[chooser, pool]: latency limit met, same compute type, home node if data-resident."""
     reach = (tables if tables is not None else cost_tables(p, t))[4]
     feasible = reach.reshape(-1, reach.shape[2])[c.home * reach.shape[1] + c.lclass]
-    feasible &= p.ctype[None, :] == c.ctype[:, None]
+    if len(c) and not (np.all(p.ctype == c.ctype[0]) and np.all(c.ctype == c.ctype[0])):
+        feasible &= p.ctype[None, :] == c.ctype[:, None]   # (one type each: all true, skipped)
     resident = np.flatnonzero(c.resident)
     if resident.size:
         feasible[resident] &= p.node[None, :] == c.home[resident, None]
@@ -215,7 +216,7 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
         ch, idx = choice[order], active[order]
         load = c.load_w[idx]
         csum = np.cumsum(load)
-        first = np.r_[True, ch[1:] != ch[:-1]]
+        first = np.concatenate(([True], ch[1:] != ch[:-1]))
         start = np.maximum.accumulate(np.where(first, np.arange(len(ch)), 0))
         within = csum - (csum[start] - load[start])
         accept = within <= free[ch]

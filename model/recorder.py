@@ -7,12 +7,16 @@ model code."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from agents.enterprise import SEG_CLASS, SEG_TYPE, SEGMENTS
 from model.constants import (
     COMPUTE_TYPES,
+    DC_STATUS,
     EAST,
     HOURS_PER_MONTH,
     LATENCY_CLASSES,
@@ -22,9 +26,29 @@ from model.constants import (
 )
 from model.state import ModelState, Rules
 
+# a segment's place in the flows key (latency class x compute type): class * 2 + type
+_FLOW_SEGMENT = SEG_CLASS * 2 + SEG_TYPE
+
 
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else 0.0
+
+
+def _labels(names: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The string column names[codes], built in Arrow (pandas converts a numpy string array
+    element by element, ~10x slower)."""
+    return pd.array(pa.array(list(names)).take(pa.array(codes)), dtype="str")
+
+
+def _join_years(snapshots: list[dict[str, np.ndarray]],
+                labels: dict[str, Sequence[str]]) -> pd.DataFrame:
+    """One table of the yearly snapshots' columns, year after year; the columns in `labels`
+    hold indices into their names."""
+    if not snapshots:
+        return pd.DataFrame()
+    columns = {k: np.concatenate([s[k] for s in snapshots]) for k in snapshots[0]}
+    return pd.DataFrame({k: _labels(labels[k], v) if k in labels else v
+                         for k, v in columns.items()})
 
 
 class Recorder:
@@ -36,8 +60,8 @@ class Recorder:
         self.node: list[dict[str, np.ndarray]] = []
         self.flows: list[np.ndarray] = []
         self.lines: list[np.ndarray] = []
-        self.dc_snapshots: list[dict] = []
-        self.ent_snapshots: list[pd.DataFrame] = []
+        self.dc_snapshots: list[dict[str, np.ndarray]] = []    # one set of columns a year
+        self.ent_snapshots: list[dict[str, np.ndarray]] = []
 
     def node_utilisation_last_year(self) -> np.ndarray:
         """Mean node utilisation over the last 12 recorded months."""
@@ -52,24 +76,24 @@ class Recorder:
         m = self.model
         f, t, acc, n = m.fleet, m.enterprises, m.account, m.map.n
         role = m.map.role
-        placed = t.pool >= 0
-        rows, segs = np.nonzero(placed)
-        pool = t.pool[placed]
-        load_mw = t.load_w[placed] / 1e6
+        placed = np.flatnonzero(t.pool >= 0)          # placed segments, row-major
+        rows, segs = np.divmod(placed, len(SEGMENTS))
+        pool = t.pool.ravel()[placed]
+        load_mw = t.load_w.ravel()[placed] / 1e6
         serving = f.node[pool // 2]
         origin = t.home[rows]
         # served MW by origin x serving node x latency class x compute type, and the same by
         # serving role x origin role
-        key = ((origin * n + serving) * 3 + SEG_CLASS[segs]) * 2 + SEG_TYPE[segs]
+        key = (origin * n + serving) * 6 + _FLOW_SEGMENT[segs]
         flows = np.bincount(key, weights=load_mw, minlength=n * n * 6)
         one_hot = np.eye(3)[role]
         by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
         want = m.want_w
-        want_seg = want.sum(axis=0) / 1e6
+        want_seg = np.einsum("es->s", want) / 1e6       # integer W: exact in any order
         demand = float(want_seg.sum())
         node_served = np.bincount(serving, weights=load_mw, minlength=n)
-        node_demand = np.bincount(t.home, weights=want.sum(axis=1) / 1e6, minlength=n)
+        node_demand = np.bincount(t.home, weights=np.einsum("es->e", want) / 1e6, minlength=n)
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
         node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
@@ -193,21 +217,22 @@ class Recorder:
             self._snapshot(year)
 
     def _snapshot(self, year: int) -> None:
+        """The yearly agent snapshots, column by column (tables() joins the years)."""
         m = self.model
         f = m.fleet
-        for row in np.flatnonzero(f.status != RETIRED):
-            self.dc_snapshots.append({"year": year, **f.agents[row].snapshot()})
+        rows = np.flatnonzero(f.status != RETIRED)
+        self.dc_snapshots.append({"year": np.full(len(rows), year), **f.snapshot(rows)})
         t = m.enterprises
         columns = {
-            "year": year,
-            "unique_id": [a.unique_id for a in t.agents],
-            "node": np.asarray(m.map.names)[t.home],
-            "sector": np.asarray([s.name for s in m.config.demand.sectors])[t.sector],
+            "year": np.full(t.n, year),
+            "unique_id": np.array([a.unique_id for a in t.agents], dtype=np.int64),
+            "node": t.home.copy(), "sector": t.sector.copy(),
             "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
         }
         for k, (ct, lc) in enumerate(SEGMENTS):
-            columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = t.demand_mw[:, k]
-        self.ent_snapshots.append(pd.DataFrame(columns))
+            columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = \
+                t.demand_mw[:, k].copy()
+        self.ent_snapshots.append(columns)
 
     def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
         """One row per month x UHV line: rated GW in service, energy sent, lost and delivered
@@ -240,9 +265,13 @@ class Recorder:
     def tables(self) -> dict[str, pd.DataFrame]:
         """All records as tidy DataFrames (docs/outputs.md), snapshots included."""
         tables = self.monthly_tables()
-        tables["datacenters"] = pd.DataFrame(self.dc_snapshots)
-        tables["enterprises"] = (pd.concat(self.ent_snapshots, ignore_index=True)
-                                 if self.ent_snapshots else pd.DataFrame())
+        m = self.model
+        names = m.map.names
+        tables["datacenters"] = _join_years(self.dc_snapshots, {
+            "node": names, "kind": [k.name for k in m.config.supply.operator_kinds],
+            "status": DC_STATUS})
+        tables["enterprises"] = _join_years(self.ent_snapshots, {
+            "node": names, "sector": [s.name for s in m.config.demand.sectors]})
         return tables
 
     def monthly_tables(self) -> dict[str, pd.DataFrame]:
@@ -254,8 +283,8 @@ class Recorder:
         node = pd.DataFrame({k: np.concatenate([r[k] for r in self.node]) for k in self.node[0]})
         node.insert(0, "month", np.repeat(months, n))
         node.insert(1, "year", np.repeat(national["year"].to_numpy(), n))
-        node.insert(2, "node", np.tile(names, len(self.node)))
-        node.insert(3, "role", np.tile(np.asarray(ROLES)[m.map.role], len(self.node)))
+        node.insert(2, "node", _labels(names, np.tile(np.arange(n), len(self.node))))
+        node.insert(3, "role", _labels(ROLES, np.tile(m.map.role, len(self.node))))
         node.insert(4, "hub", np.tile(m.national.is_hub, len(self.node)))
         flows = np.vstack(self.flows)
         mi, key = np.nonzero(flows > 0)
@@ -263,9 +292,8 @@ class Recorder:
         lclass, rest = rest % 3, rest // 3
         serving, origin = rest % n, rest // n
         flow = pd.DataFrame({
-            "month": months[mi], "origin": np.asarray(names)[origin],
-            "serving": np.asarray(names)[serving],
-            "latency_class": np.asarray(LATENCY_CLASSES)[lclass],
-            "compute_type": np.asarray(COMPUTE_TYPES)[ctype], "mw": flows[mi, key]})
+            "month": months[mi], "origin": _labels(names, origin),
+            "serving": _labels(names, serving), "latency_class": _labels(LATENCY_CLASSES, lclass),
+            "compute_type": _labels(COMPUTE_TYPES, ctype), "mw": flows[mi, key]})
         return {"national": national, "node": node, "flows": flow,
                 "lines": self._lines_table(months)}

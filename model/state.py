@@ -83,7 +83,8 @@ class MonthAccount:
         """Give data centers started this month (no load yet) zero rows."""
         for name in PER_DC:
             value = getattr(self, name)
-            setattr(self, name, np.pad(value, (0, n_dcs - len(value))))
+            setattr(self, name, np.concatenate((value, np.zeros(n_dcs - len(value),
+                                                                dtype=value.dtype))))
 
 
 class ModelState(Protocol):

@@ -47,6 +47,8 @@ class Streams:
 
     def __init__(self, seed: int) -> None:
         self.seed = int(seed)
+        self._run_mix = _mix_run_entropy(self.seed)   # SeedSequence state after the seed
+        self._prefix_mix: dict[tuple[int, ...], tuple[list[int], int]] = {}  # see _pool
 
     def key(self, process: str, *key: int) -> tuple[int, ...]:
         """The spawn key of `process` for `key` (non-negative integers)."""
@@ -62,10 +64,30 @@ class Streams:
         seq = np.random.SeedSequence(self.seed, spawn_key=self.key(process, *key))
         return np.random.Generator(np.random.PCG64(seq))
 
+    def uniforms(self, process: str, *key: int) -> Uniforms:
+        """The uniforms of `generator(process, *key).random(k)` (the same numbers, drawn on
+        in order by successive calls), for streams of a few numbers each (one per
+        node-month): no numpy objects are built."""
+        state = _generate_state(self._pool(process, *key), 4)
+        return Uniforms((state[0] << 64) | state[1], (state[2] << 64) | state[3])
+
     def call_key(self, process: str, *key: int) -> int:
-        """A 63-bit key of `process` for `key` (e.g. one market call's taste shocks)."""
-        seq = np.random.SeedSequence(self.seed, spawn_key=self.key(process, *key))
-        return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+        """A 63-bit key of `process` for `key` (e.g. one market call's taste shocks): the
+        first 64-bit word of the stream's SeedSequence state, shifted right by one."""
+        return _generate_state(self._pool(process, *key), 1)[0] >> 1
+
+    def _pool(self, process: str, *key: int) -> list[int]:
+        """The entropy pool of `SeedSequence(seed, spawn_key=self.key(process, *key))`. The
+        state after all but the last two parts of the key is kept (the streams of one
+        process and month share it)."""
+        parts = self.key(process, *key)
+        head, tail = parts[:-2], parts[-2:]
+        mixed = self._prefix_mix.get(head)
+        if mixed is None:
+            if len(self._prefix_mix) > 64:
+                self._prefix_mix.clear()
+            mixed = self._prefix_mix[head] = _mix_words(*self._run_mix, head)
+        return _mix_words(*mixed, tail)[0]
 
     def enterprise(self, attribute: str) -> np.random.Generator:
         """The stream of one attribute drawn at enterprise creation."""
@@ -76,6 +98,124 @@ class Streams:
         (e.g. month): the number of an entity depends on its own key only, not on which or
         how many other entities draw."""
         return keyed_uniform(self.call_key(process, *key), keys)
+
+
+class Uniforms:
+    """Uniform numbers in [0, 1) of one PCG64 stream (state and increment, 128-bit), as
+    `numpy.random.Generator.random` draws them: XSL-RR output of the stepped state, top 53
+    bits."""
+
+    def __init__(self, seed: int, sequence: int) -> None:
+        self.inc = ((sequence << 1) | 1) & _MASK128
+        self.state = (self.inc + seed) & _MASK128               # srandom: step from 0, add
+        self.state = (self.state * _PCG_MULT + self.inc) & _MASK128   # the seed, step
+
+    def random(self, k: int) -> list[float]:
+        """The next `k` numbers."""
+        out, state, inc = [], self.state, self.inc
+        for _ in range(k):
+            state = (state * _PCG_MULT + inc) & _MASK128
+            x, rot = ((state >> 64) ^ state) & _MASK64, state >> 122
+            x = ((x >> rot) | (x << (64 - rot))) & _MASK64
+            out.append((x >> 11) * _DOUBLE_UNIT)
+        self.state = state
+        return out
+
+
+# ------------------------------------------------------- numpy's SeedSequence, in Python ints
+# The hash mixing of numpy.random.SeedSequence (pool of four 32-bit words) and its
+# generate_state, written out so that a stream of a few numbers costs a few microseconds
+# instead of the ~40 us of building SeedSequence, PCG64 and Generator objects; the same
+# words (tests/test_streams.py compares them with numpy's).
+
+_MASK32 = 0xFFFFFFFF
+_MASK128 = (1 << 128) - 1
+_POOL_SIZE = 4
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645      # PCG64's 128-bit LCG multiplier
+_DOUBLE_UNIT = 1.0 / 9007199254740992.0             # 2^-53
+
+
+def _uint32_words(x: int) -> list[int]:
+    """A non-negative integer as little-endian 32-bit words ([0] for 0)."""
+    words = [x & _MASK32]
+    x >>= 32
+    while x:
+        words.append(x & _MASK32)
+        x >>= 32
+    return words
+
+
+def _hashmix(value: int, h: int) -> tuple[int, int]:
+    """SeedSequence's hashmix: the mixed value and the next hash constant."""
+    value ^= h
+    h = (h * _MULT_A) & _MASK32
+    value = (value * h) & _MASK32
+    return value ^ (value >> 16), h
+
+
+def _mix(x: int, y: int) -> int:
+    result = (_MIX_MULT_L * x - _MIX_MULT_R * y) & _MASK32
+    return result ^ (result >> 16)
+
+
+def _mix_words(pool: list[int], h: int, parts: tuple[int, ...]) -> tuple[list[int], int]:
+    """Pool and hash constant after mixing the words of `parts` (spawn-key entries) into
+    every pool word in turn (SeedSequence's mix_entropy beyond the pool size)."""
+    p0, p1, p2, p3 = pool
+    m, mult_a, mix_l, mix_r = _MASK32, _MULT_A, _MIX_MULT_L, _MIX_MULT_R
+    for part in parts:
+        for word in _uint32_words(part):
+            v, h = word ^ h, (h * mult_a) & m
+            v = (v * h) & m
+            r = (mix_l * p0 - mix_r * (v ^ (v >> 16))) & m
+            p0 = r ^ (r >> 16)
+            v, h = word ^ h, (h * mult_a) & m
+            v = (v * h) & m
+            r = (mix_l * p1 - mix_r * (v ^ (v >> 16))) & m
+            p1 = r ^ (r >> 16)
+            v, h = word ^ h, (h * mult_a) & m
+            v = (v * h) & m
+            r = (mix_l * p2 - mix_r * (v ^ (v >> 16))) & m
+            p2 = r ^ (r >> 16)
+            v, h = word ^ h, (h * mult_a) & m
+            v = (v * h) & m
+            r = (mix_l * p3 - mix_r * (v ^ (v >> 16))) & m
+            p3 = r ^ (r >> 16)
+    return [p0, p1, p2, p3], h
+
+
+def _mix_run_entropy(seed: int) -> tuple[list[int], int]:
+    """Pool and hash constant after mixing the seed's words (padded to the pool size, as
+    SeedSequence does when a spawn key follows)."""
+    words = _uint32_words(seed)
+    words += [0] * (_POOL_SIZE - len(words))
+    pool, h = [], _INIT_A
+    for word in words[:_POOL_SIZE]:
+        value, h = _hashmix(word, h)
+        pool.append(value)
+    for src in range(_POOL_SIZE):
+        for dst in range(_POOL_SIZE):
+            if src != dst:
+                value, h = _hashmix(pool[src], h)
+                pool[dst] = _mix(pool[dst], value)
+    for word in words[_POOL_SIZE:]:
+        for dst in range(_POOL_SIZE):
+            value, h = _hashmix(word, h)
+            pool[dst] = _mix(pool[dst], value)
+    return pool, h
+
+
+def _generate_state(pool: list[int], n_words: int) -> list[int]:
+    """SeedSequence.generate_state(n_words, np.uint64) as Python integers."""
+    h, words = _INIT_B, []
+    for i in range(2 * n_words):
+        value = pool[i % _POOL_SIZE] ^ h
+        h = (h * _MULT_B) & _MASK32
+        value = (value * h) & _MASK32
+        words.append(value ^ (value >> 16))
+    return [words[2 * k] | (words[2 * k + 1] << 32) for k in range(n_words)]
 
 
 def ranks(keys: np.ndarray) -> np.ndarray:

@@ -71,3 +71,18 @@ def test_entity_key_is_combine_folded_over_the_parts():
         for p in parts:
             key = combine(key, np.array([p], dtype=np.uint64))
         assert entity_key(*parts) == int(key[0] >> np.uint64(2))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 + 5, 2**70 + 3, 2**140 + 9])
+def test_plain_python_streams_give_numpys_numbers(seed):
+    """Streams.uniforms and call_key (SeedSequence and PCG64 written out in Python ints)
+    give exactly the numbers of numpy's SeedSequence / PCG64 / Generator.random."""
+    s = Streams(seed)
+    rng = np.random.default_rng(seed % 1000)
+    for _ in range(200):
+        key = [int(x) for x in rng.choice([0, 1, 5, 300, 24_000, 2**33 + 1],
+                                          size=int(rng.integers(0, 5)))]
+        g, u = s.generator("investment", *key), s.uniforms("investment", *key)
+        assert u.random(4) + u.random(3) == list(g.random(4)) + list(g.random(3))
+        seq = np.random.SeedSequence(seed, spawn_key=s.key("market", *key))
+        assert s.call_key("market", *key) == int(seq.generate_state(1, np.uint64)[0] >> 1)
