@@ -22,7 +22,7 @@ import numpy as np
 from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
 from model.market import Choosers, Pools, Terms
 from model.schema import Demand
-from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, ranks
+from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, mix64, ranks
 
 if TYPE_CHECKING:
     from agents.datacenter import Fleet
@@ -125,10 +125,13 @@ class EnterpriseTable:
         return new
 
     def segment_keys(self) -> np.ndarray:
-        """[E, 6] stable identity of every segment: a hash of (enterprise key, segment).
-        Kept until the rows change (`split`); read-only."""
+        """[E, 6] stable identity of every segment: a hash of (hashed enterprise key, segment).
+        The enterprise key is mixed first: the keys of the initial enterprises are 0..E-1, and
+        `combine` XORs its part into the key, so (k, s) and (k', s') with k ^ s = k' ^ s' would
+        collide (before, 30,834 segments had 5,842 distinct keys). Kept until the rows change
+        (`split`); read-only."""
         if self._seg_keys is None or len(self._seg_keys) != self.n:
-            self._seg_keys = combine(self.key[:, None].view(np.uint64),
+            self._seg_keys = combine(mix64(self.key.view(np.uint64))[:, None],
                                      np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]
                                      ).view(np.int64)
             self._seg_keys.flags.writeable = False
