@@ -49,6 +49,20 @@ cdef inline double _gumbel(uint64_t bits) noexcept nogil:
     return -log(-log(u))
 
 
+cdef inline double _w(const double[:, ::1] base, const double[:, ::1] transfer,
+                      const double[:, ::1] risk_table, const double[::1] green_pool,
+                      Py_ssize_t r, Py_ssize_t h, Py_ssize_t j, int64_t cur, double intensity,
+                      double risk, double green, double migration, double nb) noexcept nogil:
+    """-beta x generalised cost of pool j, summed in `generalised_cost`'s order."""
+    cdef double cost = base[r, j]
+    cost = cost + transfer[h, j] * intensity
+    cost = cost + risk_table[h, j] * risk
+    cost = cost - green * green_pool[j]
+    if cur >= 0 and j != cur:
+        cost = cost + migration
+    return cost * nb
+
+
 def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
          const int64_t[::1] free, const int64_t[::1] load, const int64_t[::1] cost_row,
          const int64_t[::1] home, const int64_t[::1] current, const double[::1] beta,
@@ -67,7 +81,7 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
     """
     cdef Py_ssize_t n_pools = free.shape[0], k, i, j, top_j, best_j
     cdef int64_t need, h, r, cur
-    cdef double nb, cost, wj, top, best, score
+    cdef double nb, wj, top, best, score
     cdef uint64_t row_key, bits
     cdef double[::1] ub = np.empty(n_pools)
     with nogil:
@@ -85,13 +99,8 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
                 if not feasible[i, j] or free[j] < need:
                     ub[j] = -INFINITY
                     continue
-                cost = base[r, j]
-                cost = cost + transfer[h, j] * intensity[i]
-                cost = cost + risk_table[h, j] * risk[i]
-                cost = cost - green[i] * green_pool[j]
-                if cur >= 0 and j != cur:
-                    cost = cost + migration
-                wj = cost * nb
+                wj = _w(base, transfer, risk_table, green_pool, r, h, j, cur, intensity[i],
+                        risk[i], green[i], migration, nb)
                 bits = _mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11
                 ub[j] = wj + _BOUND[bits >> _BIN_SHIFT]
                 if top_j < 0 or wj > top:
@@ -105,13 +114,8 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
             for j in range(n_pools):
                 if ub[j] < best or j == top_j or ub[j] == -INFINITY:
                     continue
-                cost = base[r, j]
-                cost = cost + transfer[h, j] * intensity[i]
-                cost = cost + risk_table[h, j] * risk[i]
-                cost = cost - green[i] * green_pool[j]
-                if cur >= 0 and j != cur:
-                    cost = cost + migration
-                wj = cost * nb
+                wj = _w(base, transfer, risk_table, green_pool, r, h, j, cur, intensity[i],
+                        risk[i], green[i], migration, nb)
                 score = wj + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11)
                 if score > best or (score == best and j < best_j):
                     best = score
