@@ -163,27 +163,13 @@ def _mix(x: int, y: int) -> int:
 def _mix_words(pool: list[int], h: int, parts: tuple[int, ...]) -> tuple[list[int], int]:
     """Pool and hash constant after mixing the words of `parts` (spawn-key entries) into
     every pool word in turn (SeedSequence's mix_entropy beyond the pool size)."""
-    p0, p1, p2, p3 = pool
-    m, mult_a, mix_l, mix_r = _MASK32, _MULT_A, _MIX_MULT_L, _MIX_MULT_R
+    pool = list(pool)
     for part in parts:
         for word in _uint32_words(part):
-            v, h = word ^ h, (h * mult_a) & m
-            v = (v * h) & m
-            r = (mix_l * p0 - mix_r * (v ^ (v >> 16))) & m
-            p0 = r ^ (r >> 16)
-            v, h = word ^ h, (h * mult_a) & m
-            v = (v * h) & m
-            r = (mix_l * p1 - mix_r * (v ^ (v >> 16))) & m
-            p1 = r ^ (r >> 16)
-            v, h = word ^ h, (h * mult_a) & m
-            v = (v * h) & m
-            r = (mix_l * p2 - mix_r * (v ^ (v >> 16))) & m
-            p2 = r ^ (r >> 16)
-            v, h = word ^ h, (h * mult_a) & m
-            v = (v * h) & m
-            r = (mix_l * p3 - mix_r * (v ^ (v >> 16))) & m
-            p3 = r ^ (r >> 16)
-    return [p0, p1, p2, p3], h
+            for i in range(_POOL_SIZE):
+                value, h = _hashmix(word, h)
+                pool[i] = _mix(pool[i], value)
+    return pool, h
 
 
 def _mix_run_entropy(seed: int) -> tuple[list[int], int]:
