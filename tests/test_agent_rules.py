@@ -447,3 +447,33 @@ def test_carry_keeps_the_mw_offered_continuous_in_the_gap():
     assert (credit_a < low).all() and (credit_b < low).all()
     moved = (b + credit_b - a - credit_a)[node, 0]
     assert 0.0 < moved < 0.5 * 3     # a share of the larger gap, never a whole project
+
+
+def test_quota_spill_sends_the_movable_blocked_load_where_the_nodes_customers_go():
+    """A quota-bound node's gap beyond its quota headroom, as load at the planning
+    utilisation times its movable share, is expected at the other (quota-free) nodes in
+    proportion to its customers' load served there; none under the quota or at share 0."""
+    from model.model import EDWCModel
+
+    m = EDWCModel(seed=2, overrides=["demand.n_enterprises=800", "run.end=2024-12",
+                                     "geography.nodes.beijing_tianjin_hebei.energy_quota_twh=0.5"])
+    for _ in range(14):
+        m.step()
+    inv, rules = m.investor, m.national.at(m.month)
+    planning = np.array([0.7, 0.6])
+    gap = np.zeros((m.map.n, 2))
+    gap[0] = [100.0, 40.0]                      # BTH: far above its 0.5 TWh quota
+    out = inv.quota_spill(gap, planning, rules)
+    movable = inv.movable_share(0)
+    assert 0.5 < movable.min() and movable.max() < 1.0
+    assert np.allclose(out.sum(axis=0), gap[0] * planning * movable)
+    quota = np.array([g.energy_quota_twh for g in m.config.geography.nodes])
+    assert (out[quota > 0] == 0).all()          # not to BTH itself nor to YRD, GBA
+    flows = inv.customer_flows()[0] * (quota == 0)
+    assert np.allclose(out[:, 0] / out[:, 0].sum(), flows / flows.sum())
+    # a gap the quota can admit, or a gap elsewhere, spills nothing
+    small = np.zeros_like(gap)
+    small[1] = [100.0, 40.0]                    # YRD is far below its 70 TWh
+    assert not inv.quota_spill(small, planning, rules).any()
+    m.config = replace(m.config, supply=replace(m.config.supply, quota_spill_share=0.0))
+    assert not inv.quota_spill(gap, planning, rules).any()
