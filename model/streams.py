@@ -27,7 +27,8 @@ PROCESSES: dict[str, int] = {
     "market": 6,             # taste shocks, by month and market call (keyed per segment x
                              # data center x round, model.market)
     "market_priority": 7,    # clearing priority, by month and market call: per segment
-    "investment": 8,         # capacity planning, by month, node and compute type
+    "investment": 8,         # capacity planning: per project, by node, compute type and
+                             # the project's number among those proposed there
     "rack_target": 9,        # state builds for provincial rack targets, by month and node
     "build_decision": 10,    # an operator's go-ahead on a project's NPV: keyed per project
     "project_count": 11,     # whether a gap or remainder below the smallest project starts
