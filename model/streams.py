@@ -35,6 +35,8 @@ PROCESSES: dict[str, int] = {
                              # one: keyed per project
     "pipeline_pue": 12,      # design PUE of each project under construction at the start: per
                              # project key
+    "retender": 13,          # whether a tenant short of room in its pool re-tenders its
+                             # contract, by month: per segment
 }
 DC_ORIGINS: dict[str, int] = {"initial": 0, "pipeline": 1, "investment": 2, "rack_target": 3}
 ENTERPRISE_SPLIT = 4   # first part of the key of an enterprise created by a split
