@@ -84,6 +84,9 @@ class Investor:
         self.local_expectation = np.ones(model.map.n)
         self._seen_months = 0
         self.build_credit = np.zeros((model.map.n, 2))   # MW carried (project_starts carry)
+        # projects proposed so far by node and compute type: the number of the next one, which
+        # keys its draws and identity (its place in the node's pipeline, not its month)
+        self.proposed = np.zeros((model.map.n, 2), dtype=np.int64)
 
     # ------------------------------------------------------------ expectations
 
@@ -177,16 +180,19 @@ class Investor:
                 budget = max(g * s.build_response, min(g, low) * s.small_gap_response)
             if mode == "carry":
                 budget += self.build_credit[node, ctype]
-            # the node-month's own stream: project k draws (size, kind, approval, lag)
-            rng = m.streams.uniforms("investment", m.month, int(node), int(ctype))
-            k = 0
             while budget > 0:
-                u_size, u_kind, u_approve, u_lag = rng.random(4)
-                key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
+                # the j-th project proposed at this node and compute type has its own stream
+                # (size, kind, approval, lag) and identity, whichever month it comes in: a
+                # project that starts a month later in another run is the same project
+                j = int(self.proposed[node, ctype])
+                key = entity_key(DC_ORIGINS["investment"], int(node), int(ctype), j)
                 if budget < low and (mode == "carry" or (
                         mode == "random"
                         and self.project_draw("project_count", key) >= budget / low)):
                     break
+                self.proposed[node, ctype] += 1
+                u_size, u_kind, u_approve, u_lag = m.streams.uniforms(
+                    "investment", int(node), int(ctype), j).random(4)
                 size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
                 # the node's whole pipeline (own and others' projects, operating, under
@@ -196,7 +202,6 @@ class Investor:
                                 draws=(u_approve, u_lag), key=key, intelligent=float(ctype),
                                 expected_util=util, view=view):
                     planned[node, ctype] += size
-                k += 1
             if mode == "carry":
                 self.build_credit[node, ctype] = max(budget, 0.0)
 
