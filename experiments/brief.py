@@ -40,6 +40,7 @@ from experiments import bits_watts as BW
 from experiments import figures as F
 from experiments.paired import paired_differences
 from model.cli import is_hydra_error
+from model.guard import YAML_LOADER
 from model.outcomes import KEY_NUMBERS, OUTCOMES
 from model.paths import CONF_DIR
 
@@ -47,7 +48,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"   # --scenarios: >= 10 seeds for paired intervals
 RUN_FILES = ("national.parquet", "manifest.json")
 NOT_LEVERS = {"run_id", "point", "seed", "scenario"}
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class BriefError(ValueError):
