@@ -190,3 +190,29 @@ def test_hydra_multirun_on_top_runs_one_sweep_per_scenario(tmp_path):
         assert len(runs) == 4 and (runs["status"] == "done").all()
         for manifest in (base / name / store.MANIFESTS).glob("*/manifest.json"):
             assert json.loads(manifest.read_text())["scenario"] == name
+
+
+def gc_report(cfg, meta):
+    """A runner reporting how many objects the garbage collector has frozen in its worker."""
+    import gc
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    national = pd.DataFrame({"month": pd.date_range("2022-01-01", periods=1, freq="MS"),
+                             "year": 2022, "west_share": 0.0})
+    return SimpleNamespace(tables={"national": national}, config=cfg,
+                           manifest={"seed": meta["seed"], "frozen": gc.get_freeze_count()})
+
+
+def test_local_pool_workers_leave_the_sweep_process_objects_to_the_collector(tmp_path):
+    import gc
+
+    out = tmp_path / "gc"
+    summary = execute_plan(plan(out, "sweep.executor=local", "sweep.workers=2"),
+                           runner=gc_report)
+    assert summary.done == 8
+    frozen = [json.loads(store.run_manifest_path(out, r).read_text())["frozen"]
+              for r in load_sweep(out).design["run_id"]]
+    assert min(frozen) > 10_000          # the parent's imports, frozen before the fork
+    assert gc.get_freeze_count() == 0    # and given back to the collector after the sweep
