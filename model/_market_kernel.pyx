@@ -9,7 +9,9 @@ summed in the same order as `model.market.generalised_cost` (base + transfer + r
 (+ migration)) and the shock is `model.streams.keyed_gumbel`'s splitmix64 hash, so both give
 the same floating-point numbers (compiled without fast-math: no reassociation, no FMA).
 
-Two passes per chooser: the first computes, for every open pool, the systematic part
+First the chooser's open pools (feasible, with room) are listed in pool order, without a
+branch per pool (an unpredictable branch cost more than the test); then two passes over
+that list: the first computes, for every open pool, the systematic part
 w = -beta x cost and an upper bound w + b of its score, where b bounds the keyed Gumbel shock
 from the hash's top bits without a logarithm (the shock -log(-log u) increases with u, so in
 the bin [b, b + 1) / 2^BOUND_BITS of u it is at most the shock at the bin's upper edge,
@@ -79,41 +81,46 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
     A pool whose bound is below the best score cannot win or tie (rounding is monotone and
     the bounds carry a margin), so the draw is the numpy pass's argmax, first on a tie.
     """
-    cdef Py_ssize_t n_pools = free.shape[0], k, i, j, top_j, best_j
+    cdef Py_ssize_t n_pools = free.shape[0], k, i, j, m, n_open, top_m, best_j
     cdef int64_t need, h, r, cur
     cdef double nb, wj, top, best, score
     cdef uint64_t row_key, bits
     cdef double[::1] ub = np.empty(n_pools)
+    cdef Py_ssize_t[::1] open_j = np.empty(n_pools, dtype=np.intp)
     with nogil:
         for k in range(active.shape[0]):
             i = active[k]
             need = load[i]
+            # the open pools (feasible, with room), in pool order, without a branch per pool
+            n_open = 0
+            for j in range(n_pools):
+                open_j[n_open] = j
+                n_open += (feasible[i, j] != 0) & (free[j] >= need)
+            if n_open == 0:
+                choice[k] = -1
+                continue
             h = home[i]
             r = cost_row[i]
             cur = current[i]
             nb = -beta[i]
             row_key = _mix64(noise ^ (<uint64_t>ckey[i] + _GOLDEN))
             top = -INFINITY
-            top_j = -1
-            for j in range(n_pools):
-                if not feasible[i, j] or free[j] < need:
-                    ub[j] = -INFINITY
-                    continue
+            top_m = -1
+            for m in range(n_open):
+                j = open_j[m]
                 wj = _w(base, transfer, risk_table, green_pool, r, h, j, cur, intensity[i],
                         risk[i], green[i], migration, nb)
                 bits = _mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11
-                ub[j] = wj + _BOUND[bits >> _BIN_SHIFT]
-                if top_j < 0 or wj > top:
+                ub[m] = wj + _BOUND[bits >> _BIN_SHIFT]
+                if top_m < 0 or wj > top:
                     top = wj
-                    top_j = j
-            if top_j < 0:
-                choice[k] = -1
-                continue
-            best = top + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[top_j] + _GOLDEN)) >> 11)
-            best_j = top_j
-            for j in range(n_pools):
-                if ub[j] < best or j == top_j or ub[j] == -INFINITY:
+                    top_m = m
+            best_j = open_j[top_m]
+            best = top + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[best_j] + _GOLDEN)) >> 11)
+            for m in range(n_open):
+                if ub[m] < best or m == top_m or ub[m] == -INFINITY:
                     continue
+                j = open_j[m]
                 wj = _w(base, transfer, risk_table, green_pool, r, h, j, cur, intensity[i],
                         risk[i], green[i], migration, nb)
                 score = wj + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11)
