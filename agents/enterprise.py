@@ -75,8 +75,8 @@ class EnterpriseTable:
         self.key = np.arange(e, dtype=np.int64)       # stable identity (keys its draws)
         self.splits = np.zeros(e, dtype=np.int64)     # times this row has split
         self.n = e
-        self._seg_keys: np.ndarray | None = None     # segment_keys(), until rows change
-        self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), same
+        self._seg_keys: np.ndarray | None = None     # segment_keys(), extended by split
+        self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), the same
         self.agents: list[Enterprise] = []
 
     def add_agents(self, model: mesa.Model) -> None:
@@ -93,8 +93,8 @@ class EnterpriseTable:
         self.demand_mw *= monthly[:, SEG_TYPE][row_value]
 
     def _growth_groups(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct growth multipliers and each row's index into them, kept until the
-        rows change (`split`)."""
+        """The distinct growth multipliers and each row's index into them, kept (`split`
+        appends its new rows' indices)."""
         if self._growth is None or len(self._growth[1]) != self.n:
             self._growth = np.unique(self.growth_multiplier, return_inverse=True)
         return self._growth
@@ -119,23 +119,41 @@ class EnterpriseTable:
         self.load_w[new] = 0
         self.key[new] = child_keys
         self.splits[new] = 0
+        # the cached segment keys and growth groups of the old rows stay; the new rows' are
+        # appended (a new row has its parent's growth multiplier)
+        if self._seg_keys is not None and len(self._seg_keys) == self.n:
+            self._seg_keys = self._freeze(np.concatenate(
+                [self._seg_keys, self._segment_keys_of(self.key[new])]))
+        else:
+            self._seg_keys = None
+        if self._growth is not None and len(self._growth[1]) == self.n:
+            values, row_value = self._growth
+            self._growth = (values, np.concatenate([row_value, row_value[rows]]))
+        else:
+            self._growth = None
         self.n += len(rows)
-        self._seg_keys = None
-        self._growth = None
         return new
 
     def segment_keys(self) -> np.ndarray:
         """[E, 6] stable identity of every segment: a hash of (hashed enterprise key, segment).
         The enterprise key is mixed first: the keys of the initial enterprises are 0..E-1, and
         `combine` XORs its part into the key, so (k, s) and (k', s') with k ^ s = k' ^ s' would
-        collide (before, 30,834 segments had 5,842 distinct keys). Kept until the rows change
-        (`split`); read-only."""
+        collide (before, 30,834 segments had 5,842 distinct keys). Kept (`split` appends its
+        new rows' keys); read-only."""
         if self._seg_keys is None or len(self._seg_keys) != self.n:
-            self._seg_keys = combine(mix64(self.key.view(np.uint64))[:, None],
-                                     np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]
-                                     ).view(np.int64)
-            self._seg_keys.flags.writeable = False
+            self._seg_keys = self._freeze(self._segment_keys_of(self.key))
         return self._seg_keys
+
+    @staticmethod
+    def _segment_keys_of(keys: np.ndarray) -> np.ndarray:
+        """[len(keys), 6] segment keys of enterprise keys `keys` (see segment_keys)."""
+        return combine(mix64(keys.view(np.uint64))[:, None],
+                       np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]).view(np.int64)
+
+    @staticmethod
+    def _freeze(a: np.ndarray) -> np.ndarray:
+        a.flags.writeable = False
+        return a
 
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
