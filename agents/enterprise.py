@@ -174,7 +174,7 @@ class EnterpriseTable:
     def evict(self, dc_rows: np.ndarray) -> None:
         """Load served by data centers that closed (rows `dc_rows`) becomes unplaced."""
         if len(dc_rows):
-            gone = np.isin(self.pool // 2, dc_rows) & (self.pool >= 0)
+            gone = np.isin(self.pool >> 1, dc_rows) & (self.pool >= 0)   # pool // 2
             self.pool[gone] = -1
             self.load_w[gone] = 0
 
@@ -244,10 +244,10 @@ class EnterpriseTable:
             load_w=want[rows, segs], current=current, beta=self.beta[rows], risk=self.risk[rows],
             green=self.green[rows], intensity=self.intensity[rows],
             resident=self.resident[rows, segs], key=keys)
-        dc = open_pools // 2
-        pools = Pools(node=fleet.node[dc], ctype=open_pools % 2,
-                      price=fleet.price[dc, open_pools % 2], green=fleet.green_share[dc],
-                      free_w=free_w[open_pools], key=fleet.key[dc] * 2 + open_pools % 2)
+        dc, ctype = open_pools >> 1, open_pools & 1     # // 2 and % 2, without a division
+        pools = Pools(node=fleet.node[dc], ctype=ctype,
+                      price=fleet.price[dc, ctype], green=fleet.green_share[dc],
+                      free_w=free_w[open_pools], key=fleet.key[dc] * 2 + ctype)
         noise = streams.call_key("market", *key)
         priority = ranks(streams.per_entity("market_priority", keys, *key))
         assigned, _ = place(choosers, pools, terms, noise, priority)

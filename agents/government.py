@@ -214,9 +214,9 @@ class LocalGovernments:
         if not placed.size:
             return paid
         pool = t.pool.ravel()[placed]
-        dc = pool // 2
+        dc = pool >> 1                                  # pool // 2, without a division
         home = t.home[placed // t.pool.shape[1]]
-        claims_each = (table.ravel()[(home * n + f.node[dc]) * 2 + pool % 2]
+        claims_each = (table.ravel()[(home * n + f.node[dc]) * 2 + (pool & 1)]
                        * f.price.ravel()[pool] * t.load_w.ravel()[placed] / 1e3)
         claims = np.bincount(home, weights=claims_each, minlength=n)
         months_left = 12 - month % 12

@@ -77,10 +77,11 @@ class Recorder:
         f, t, acc, n = m.fleet, m.enterprises, m.account, m.map.n
         role = m.map.role
         placed = np.flatnonzero(t.pool >= 0)          # placed segments, row-major
-        rows, segs = np.divmod(placed, len(SEGMENTS))
+        rows = placed // len(SEGMENTS)       # (not np.divmod: 3x slower)
+        segs = placed - rows * len(SEGMENTS)
         pool = t.pool.ravel()[placed]
         load_mw = t.load_w.ravel()[placed] / 1e6
-        serving = f.node[pool // 2]
+        serving = f.node[pool >> 1]          # pool // 2
         origin = t.home[rows]
         # served MW by origin x serving node x latency class x compute type, and the same by
         # serving role x origin role
