@@ -76,3 +76,24 @@ def test_fleet_columns_keep_every_row_when_growing_and_replaced():
     assert fleet.pue[0] == 9.9
     np.testing.assert_array_equal(fleet.cap_mw[:, 1], 2.0 * np.arange(100))
     np.testing.assert_array_equal(fleet.price, 0.0)
+
+
+def test_compiled_segment_pass_equals_the_numpy_pass():
+    """The recorder's pass over the placed segments (model/_kernels.pyx) gives the numpy
+    pass's numbers bit for bit, on a real month of a small run (with splits and evictions)."""
+    from model import recorder
+    from model.model import EDWCModel
+    assert recorder._COMPILED_FLOWS is not None, "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2025-06"])))
+    m.run()
+    t, f, terms = m.enterprises, m.fleet, m.last_terms
+    args = (t.pool, t.load_w, t.home, f.node, recorder._FLOW_SEGMENT, m.map.km,
+            terms.latency_ms, t.intensity, float(terms.transfer_per_1000km), m.map.n)
+    compiled = recorder._COMPILED_FLOWS(*args)
+    reference = recorder.segment_flows_numpy(*args)
+    assert (t.pool >= 0).sum() > 1000 and len(reference[3]) > 100   # placed, and some away
+    for a, b in zip(compiled, reference, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert float(compiled[2].sum()) == float(reference[2].sum())

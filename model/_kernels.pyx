@@ -1,0 +1,57 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled passes of the model outside the market draw (Cython; `model/_market_kernel.pyx` is
+the market's). Each gives exactly the numbers of a numpy implementation that is kept as the
+reference and that the tests compare with (compiled without fast-math: no reassociation, no
+FMA); a sum that numpy takes pairwise is left to numpy, over an array built here element by
+element in the numpy expression's order.
+
+`segment_flows`: the recorder's pass over the placed enterprise segments
+(`model.recorder.segment_flows_numpy`).
+"""
+
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+
+def segment_flows(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+                  const int64_t[::1] home, const int64_t[::1] dc_node,
+                  const int64_t[::1] flow_segment, const double[:, ::1] km,
+                  const double[:, ::1] latency_ms, const double[::1] intensity,
+                  double transfer_per_1000km, Py_ssize_t n):
+    """One pass over the [enterprise, segment] grid in row-major order, as
+    `model.recorder.segment_flows_numpy`: flows (served MW by origin x serving node x flow
+    segment, summed in that order), node_served, the placed loads (MW) and, for the load
+    served away from its origin, its MW, its network cost terms and latency x MW."""
+    cdef Py_ssize_t e = pool.shape[0], s_count = pool.shape[1], r, s, k = 0, a = 0
+    cdef int64_t p, origin, serving, key
+    cdef double mw
+    flows_a = np.zeros(n * n * 6)
+    served_a = np.zeros(n)
+    load_a = np.empty(e * s_count)
+    away_a = np.empty(e * s_count)
+    cost_a = np.empty(e * s_count)
+    lat_a = np.empty(e * s_count)
+    cdef double[::1] flows = flows_a, node_served = served_a, load_mw = load_a
+    cdef double[::1] load_away = away_a, cost_away = cost_a, lat_away = lat_a
+    with nogil:
+        for r in range(e):
+            origin = home[r]
+            for s in range(s_count):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                mw = <double>load_w[r, s] / 1e6
+                serving = dc_node[p >> 1]
+                key = (origin * n + serving) * 6 + flow_segment[s]
+                flows[key] += mw
+                node_served[serving] += mw
+                load_mw[k] = mw
+                k += 1
+                if serving != origin:
+                    load_away[a] = mw
+                    cost_away[a] = (transfer_per_1000km * km[origin, serving] / 1000.0
+                                    * intensity[r] * mw * 1000.0)
+                    lat_away[a] = latency_ms[origin, serving] * mw
+                    a += 1
+    return flows_a, served_a, load_a[:k], away_a[:a], cost_a[:a], lat_a[:a]
