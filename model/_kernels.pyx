@@ -6,10 +6,11 @@ FMA); a sum that numpy takes pairwise is left to numpy, over an array built here
 element in the numpy expression's order.
 
 `segment_flows`: the recorder's pass over the placed enterprise segments
-(`model.recorder.segment_flows_numpy`).
+(`model.recorder.segment_flows_numpy`); `keyed_uniform`: the keyed uniforms of
+`model.streams.keyed_uniform_numpy` (splitmix64's finaliser, wrapping uint64 arithmetic).
 """
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 import numpy as np
 
@@ -55,3 +56,29 @@ def segment_flows(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
                     lat_away[a] = latency_ms[origin, serving] * mw
                     a += 1
     return flows_a, served_a, load_a[:k], away_a[:a], cost_a[:a], lat_a[:a]
+
+
+cdef uint64_t _M1 = 0xBF58476D1CE4E5B9ULL
+cdef uint64_t _M2 = 0x94D049BB133111EBULL
+cdef uint64_t _GOLDEN = 0x9E3779B97F4A7C15ULL
+cdef double _SCALE = 2.0 ** -53
+
+
+cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
+    x = (x ^ (x >> 30)) * _M1
+    x = (x ^ (x >> 27)) * _M2
+    return x ^ (x >> 31)
+
+
+def keyed_uniform(uint64_t call, keys):
+    """`model.streams.keyed_uniform_numpy`: uniforms in (0, 1) of (call, key), elementwise
+    over `keys` (int64, any shape): ((mix64(call ^ (key + golden)) >> 11) + 0.5) x 2^-53."""
+    k = np.asarray(keys, dtype=np.int64)
+    out = np.empty(k.shape)
+    cdef const int64_t[::1] kv = np.ascontiguousarray(k.reshape(-1))
+    cdef double[::1] ov = out.reshape(-1)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(kv.shape[0]):
+            ov[i] = (<double>(_mix64(call ^ (<uint64_t>kv[i] + _GOLDEN)) >> 11) + 0.5) * _SCALE
+    return out[()] if out.ndim == 0 else out      # a 0-d key gives a scalar, as numpy's

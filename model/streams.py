@@ -15,7 +15,14 @@ number does not depend on how many entities there are or which of them take part
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+try:
+    from model._kernels import keyed_uniform as _COMPILED_UNIFORM
+except ImportError:      # not built (a source tree without `pip install`): numpy
+    _COMPILED_UNIFORM = None
 
 # Process ids: the first element of every spawn key. Append new processes; never renumber.
 PROCESSES: dict[str, int] = {
@@ -258,6 +265,15 @@ def entity_key(*parts: int) -> int:
 
 
 def keyed_uniform(call: int, keys: np.ndarray) -> np.ndarray:
+    """Uniforms in (0, 1) of (call, key), elementwise over `keys` (int64): compiled
+    (model/_kernels.pyx) if built, else (or with EDWC_KERNEL=numpy) `keyed_uniform_numpy`;
+    the same numbers (tests/test_streams.py)."""
+    if _COMPILED_UNIFORM is None or os.environ.get("EDWC_KERNEL", "compiled") == "numpy":
+        return keyed_uniform_numpy(call, keys)
+    return _COMPILED_UNIFORM(call, keys)
+
+
+def keyed_uniform_numpy(call: int, keys: np.ndarray) -> np.ndarray:
     """Uniforms in (0, 1) of (call, key), elementwise over `keys` (int64)."""
     h = combine(np.array(call, dtype=np.uint64), np.asarray(keys, dtype=np.int64).view(np.uint64))
     return ((h >> _S11).astype(np.float64) + 0.5) * 2.0 ** -53

@@ -99,3 +99,20 @@ def test_segment_keys_are_distinct_after_growth_and_splits():
     keys = m.enterprises.segment_keys()
     assert m.enterprises.n > 2000          # splits happened
     assert np.unique(keys).size == keys.size
+
+
+def test_compiled_keyed_uniforms_give_numpys_numbers():
+    """model/_kernels.pyx's keyed uniforms equal keyed_uniform_numpy bit for bit, for keys of
+    any shape and sign (int64 keys wrap to uint64 as numpy's view does)."""
+    from model import streams
+    assert streams._COMPILED_UNIFORM is not None, "model/_kernels.pyx is not built"
+    rng = np.random.default_rng(3)
+    cases = [rng.integers(-2**63, 2**63 - 1, (300, 6), dtype=np.int64),
+             rng.integers(0, 2**62, 1000)[::3], np.array([5]), np.zeros(0, dtype=np.int64),
+             [1, 2, 3]]
+    for call in (0, 12345, 2**63 - 1):
+        for keys in cases:
+            compiled = streams.keyed_uniform(call, keys)
+            reference = streams.keyed_uniform_numpy(call, keys)
+            assert compiled.shape == reference.shape and compiled.dtype == reference.dtype
+            np.testing.assert_array_equal(compiled, reference)
