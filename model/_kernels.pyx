@@ -10,7 +10,7 @@ element in the numpy expression's order.
 `model.streams.keyed_uniform_numpy` (splitmix64's finaliser, wrapping uint64 arithmetic).
 """
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 import numpy as np
 
@@ -82,3 +82,61 @@ def keyed_uniform(uint64_t call, keys):
         for i in range(kv.shape[0]):
             ov[i] = (<double>(_mix64(call ^ (<uint64_t>kv[i] + _GOLDEN)) >> 11) + 0.5) * _SCALE
     return out[()] if out.ndim == 0 else out      # a 0-d key gives a scalar, as numpy's
+
+
+# numpy.random.SeedSequence's hash constants (model/streams.py writes them out in Python ints)
+cdef uint32_t _MULT_A = 0x931E8875
+cdef uint32_t _INIT_B = 0x8B51F9DD
+cdef uint32_t _MULT_B = 0x58F38DED
+cdef uint32_t _MIX_MULT_L = 0xCA01F9DD
+cdef uint32_t _MIX_MULT_R = 0x4973F715
+
+
+def stream_words(pool, uint32_t h, parts, Py_ssize_t n_words):
+    """`model.streams._generate_state(_mix_words(pool, h, parts)[0], n_words)` in uint32
+    arithmetic: the pool (four 32-bit words) and hash constant `h` after mixing in `parts`
+    (spawn-key entries below 2^64; OverflowError otherwise), then `n_words` 64-bit words of
+    SeedSequence.generate_state, as a list of Python ints."""
+    cdef uint32_t p[4]
+    cdef uint32_t word, value, result, g
+    cdef uint64_t part, lo, hi
+    cdef Py_ssize_t i, k
+    for i in range(4):
+        p[i] = pool[i]
+    for obj in parts:
+        part = obj
+        while True:       # the part's 32-bit words, low first ([0] for 0)
+            word = <uint32_t>(part & 0xFFFFFFFF)
+            for i in range(4):
+                value = word ^ h            # hashmix
+                h = h * _MULT_A
+                value = value * h
+                value = value ^ (value >> 16)
+                result = _MIX_MULT_L * p[i] - _MIX_MULT_R * value      # mix
+                p[i] = result ^ (result >> 16)
+            part >>= 32
+            if part == 0:
+                break
+    out = []
+    g = _INIT_B
+    for k in range(n_words):
+        value = p[(2 * k) % 4] ^ g
+        g = g * _MULT_B
+        value = value * g
+        lo = value ^ (value >> 16)
+        value = p[(2 * k + 1) % 4] ^ g
+        g = g * _MULT_B
+        value = value * g
+        hi = value ^ (value >> 16)
+        out.append(lo | (hi << 32))
+    return out
+
+
+def entity_key(*parts):
+    """`model.streams.entity_key` (combine folded over non-negative `parts` below 2^64, then
+    >> 2) in uint64 arithmetic; OverflowError for a part out of that range."""
+    cdef uint64_t key = 0, p
+    for obj in parts:
+        p = obj
+        key = _mix64(key ^ (p + _GOLDEN))
+    return key >> 2
