@@ -22,6 +22,7 @@ import numpy as np
 from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
 from model.market import Choosers, Pools, Terms
 from model.schema import Demand
+from model.segment_sums import pool_sums
 from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, mix64, ranks
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ class EnterpriseTable:
         seg_keys = self.segment_keys()
         renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
         stay = placed & ~renew
-        occ = np.bincount(self.pool[stay], weights=self.load_w[stay], minlength=len(cap_w))
+        occ = pool_sums(self.pool, self.load_w, stay, len(cap_w))
         free = cap_w - occ.astype(np.int64)
         delta = np.where(stay, want - self.load_w, 0)
         grow_flat = np.flatnonzero(delta > 0)
@@ -197,7 +198,7 @@ class EnterpriseTable:
         if len(grow_flat):
             g_pool = self.pool.ravel()[grow_flat]
             g_load = delta.ravel()[grow_flat]
-            asked = np.bincount(g_pool, weights=g_load, minlength=len(cap_w))
+            asked = pool_sums(self.pool, delta, delta > 0, len(cap_w))   # g_load by g_pool
             fits_all = asked <= free          # every request fits, in any order
             free -= np.where(fits_all, asked, 0.0).astype(np.int64)
             # pools that cannot take all their growth accept by each segment's own random
@@ -217,13 +218,11 @@ class EnterpriseTable:
                                     minlength=len(cap_w)).astype(np.int64)
                 overflow.ravel()[t_flat[order[~fits]]] = True
         shrink = stay & (delta < 0)
-        free += np.bincount(self.pool[shrink], weights=-delta[shrink],
-                            minlength=len(cap_w)).astype(np.int64)
+        free += pool_sums(self.pool, -delta, shrink, len(cap_w)).astype(np.int64)
         keep = stay & ~overflow
         self.load_w[keep] = want[keep]
         # overflowing segments leave their pool with their old load
-        free += np.bincount(self.pool[overflow], weights=self.load_w[overflow],
-                            minlength=len(cap_w)).astype(np.int64)
+        free += pool_sums(self.pool, self.load_w, overflow, len(cap_w)).astype(np.int64)
         movers = np.argwhere((renew | overflow | ~placed) & (want > 0))
         return movers, free
 

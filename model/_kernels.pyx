@@ -6,11 +6,13 @@ FMA); a sum that numpy takes pairwise is left to numpy, over an array built here
 element in the numpy expression's order.
 
 `segment_flows`: the recorder's pass over the placed enterprise segments
-(`model.recorder.segment_flows_numpy`); `keyed_uniform`: the keyed uniforms of
-`model.streams.keyed_uniform_numpy` (splitmix64's finaliser, wrapping uint64 arithmetic).
+(`model.recorder.segment_flows_numpy`); `pool_sums` and `voucher_claims`: sums over the
+[enterprise, segment] grid (`model.segment_sums`); `keyed_uniform`, `stream_words` and
+`entity_key`: the keyed uniforms, SeedSequence words and entity keys of `model.streams`
+(splitmix64's finaliser and SeedSequence's hash in wrapping uint64 / uint32 arithmetic).
 """
 
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 import numpy as np
 
@@ -140,3 +142,53 @@ def entity_key(*parts):
         p = obj
         key = _mix64(key ^ (p + _GOLDEN))
     return key >> 2
+
+
+def pool_sums(const int64_t[:, ::1] pool, const int64_t[:, ::1] weight,
+              const uint8_t[:, ::1] mask, Py_ssize_t n_out):
+    """`np.bincount(pool[mask], weights=weight[mask], minlength=n_out)` (model.segment_sums):
+    float64 sums of the weights by pool, added in row-major order. ValueError if a masked
+    pool is outside [0, n_out) (where bincount would fail or return a longer array)."""
+    out_a = np.zeros(n_out)
+    cdef double[::1] out = out_a
+    cdef Py_ssize_t r, s, bad = 0
+    cdef int64_t p
+    with nogil:
+        for r in range(pool.shape[0]):
+            for s in range(pool.shape[1]):
+                if mask[r, s]:
+                    p = pool[r, s]
+                    if p < 0 or p >= n_out:
+                        bad = 1
+                        break
+                    out[p] += <double>weight[r, s]
+            if bad:
+                break
+    if bad:
+        raise ValueError("a pool index outside [0, n_out)")
+    return out_a
+
+
+def voucher_claims(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+                   const int64_t[::1] home, const uint8_t[::1] claiming,
+                   const int64_t[::1] dc_node, const double[::1] table,
+                   const double[::1] price, Py_ssize_t n):
+    """`model.segment_sums.voucher_claims_numpy`: voucher claims (RMB) by home node of the
+    placed segments of claiming homes, table[(home x n + dc node) x 2 + type] x price x
+    load / 1e3 each, added in row-major order."""
+    out_a = np.zeros(n)
+    cdef double[::1] out = out_a
+    cdef Py_ssize_t r, s
+    cdef int64_t p, h
+    with nogil:
+        for r in range(pool.shape[0]):
+            h = home[r]
+            if not claiming[h]:
+                continue
+            for s in range(pool.shape[1]):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                out[h] += (table[(h * n + dc_node[p >> 1]) * 2 + (p & 1)] * price[p]
+                           * <double>load_w[r, s] / 1e3)
+    return out_a

@@ -97,3 +97,32 @@ def test_compiled_segment_pass_equals_the_numpy_pass():
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
     assert float(compiled[2].sum()) == float(reference[2].sum())
+
+
+def test_compiled_grid_sums_equal_bincount():
+    """model.segment_sums: the compiled sums by pool and the voucher claims by home give
+    np.bincount's numbers bit for bit (a real month of a small run; random masks), and an
+    index out of range falls back to numpy, which raises as before."""
+    from model import segment_sums as ss
+    from model.model import EDWCModel
+    assert ss.compiled(), "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2024-06"])))
+    m.run()
+    t, f = m.enterprises, m.fleet
+    rng = np.random.default_rng(0)
+    placed = t.pool >= 0
+    for mask in (placed, placed & (rng.random(placed.shape) < 0.5), np.zeros_like(placed)):
+        for weight in (t.load_w, -t.load_w, rng.integers(-10**12, 10**12, t.pool.shape)):
+            np.testing.assert_array_equal(ss.pool_sums(t.pool, weight, mask, 2 * f.n),
+                                          ss.pool_sums_numpy(t.pool, weight, mask, 2 * f.n))
+    with pytest.raises(ValueError):
+        ss.pool_sums(t.pool, t.load_w, np.ones_like(placed), 2 * f.n)   # -1 pools: bincount
+    n = m.map.n
+    table = rng.random((n, n, 2)) * (rng.random((n, 1, 1)) < 0.5)
+    claiming = table.reshape(n, -1).any(axis=1)
+    compiled = ss.voucher_claims(t.pool, t.load_w, t.home, claiming, f.node, table, f.price)
+    reference = ss.voucher_claims_numpy(t.pool, t.load_w, t.home, claiming, f.node, table,
+                                        f.price)
+    assert (compiled > 0).sum() > 2
+    np.testing.assert_array_equal(compiled, reference)
