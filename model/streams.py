@@ -64,6 +64,7 @@ class Streams:
         self.seed = int(seed)
         self._run_mix = _mix_run_entropy(self.seed)   # SeedSequence state after the seed
         self._prefix_mix: dict[tuple[int, ...], tuple[list[int], int]] = {}  # see _pool
+        self._compiled = _compiled()   # compiled helpers (EDWC_KERNEL read once per run)
 
     def key(self, process: str, *key: int) -> tuple[int, ...]:
         """The spawn key of `process` for `key` (non-negative integers)."""
@@ -95,7 +96,7 @@ class Streams:
         """`generate_state(n_words, np.uint64)` of the stream's SeedSequence, as Python ints:
         compiled (model/_kernels.pyx, the same words) for key parts below 2^64, else in
         Python integers."""
-        if _compiled():
+        if self._compiled:
             parts = self.key(process, *key)
             try:
                 return _COMPILED_WORDS(*self._prefix(parts[:-2]), parts[-2:], n_words)
@@ -127,7 +128,9 @@ class Streams:
         """Uniforms in (0, 1), one per entity key (any shape), for `process` keyed by `key`
         (e.g. month): the number of an entity depends on its own key only, not on which or
         how many other entities draw."""
-        return keyed_uniform(self.call_key(process, *key), keys)
+        call = self.call_key(process, *key)
+        return _COMPILED_UNIFORM(call, keys) if self._compiled else \
+            keyed_uniform_numpy(call, keys)
 
 
 class Uniforms:
