@@ -223,7 +223,9 @@ class EnterpriseTable:
         self.load_w[keep] = want[keep]
         # overflowing segments leave their pool with their old load
         free += pool_sums(self.pool, self.load_w, overflow, len(cap_w)).astype(np.int64)
-        movers = np.argwhere((renew | overflow | ~placed) & (want > 0))
+        moving = np.flatnonzero((renew | overflow | ~placed) & (want > 0))
+        row = moving // want.shape[1]         # np.argwhere's [k, 2], without its 2-d nonzero
+        movers = np.stack([row, moving - row * want.shape[1]], axis=1)
         return movers, free
 
     def choose(self, movers: np.ndarray, want: np.ndarray, free_w: np.ndarray, fleet: Fleet,
