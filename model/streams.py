@@ -281,8 +281,9 @@ def entity_key(*parts: int) -> int:
     """A stable 62-bit identity from non-negative integers (e.g. month, node, type, project);
     room is left to append a compute-type bit and stay a non-negative int64. The same
     numbers as `combine` folded over the parts, in Python integers (one key at a time);
-    compiled (model/_kernels.pyx) for parts below 2^64."""
-    if _compiled():
+    compiled (model/_kernels.pyx) for parts below 2^64 whenever it is built (EDWC_KERNEL
+    is not read here: it costs more than the key; tests/test_streams.py compares the two)."""
+    if _COMPILED_ENTITY_KEY is not None:
         try:
             return _COMPILED_ENTITY_KEY(*parts)
         except OverflowError:
