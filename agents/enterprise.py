@@ -7,8 +7,8 @@ A row has six segments: compute type (general, intelligent) x latency class (rea
 interactive, batch). A segment's load is served by one capacity pool at a time, or unserved.
 
 The table's month (docs/design.md §1.3 step 4): growth, group splits, contract renewals,
-growth in place
-and overflow, and the movers' choice of a pool in the placement market (`model/market.py`).
+growth in place (and re-tendering where a pool is short of room), and the movers' choice of a
+pool in the placement market (`model/market.py`).
 """
 
 from __future__ import annotations
@@ -182,10 +182,19 @@ class EnterpriseTable:
     def renew_and_grow(self, want: np.ndarray, cap_w: np.ndarray, contract_months: float,
                        streams: Streams, month: int) -> tuple[np.ndarray, np.ndarray]:
         """Contracts due for renewal (one in `contract_months` a month) go back to the market;
-        the others grow (or shrink) in place, accepted per pool in random priority order while
-        they fit; the growth that does not fit overflows: the segment leaves its pool.
-        Each segment's renewal draw and priority are its own this month (`streams`).
-        Returns (movers [k, 2] rows/segments, free W of every pool)."""
+        the others grow (or shrink) in place. A pool that cannot take all its tenants' growth
+        grants it in random priority order: each request gets what is left after those
+        before it (the first that does not fit gets the rest, later ones nothing). A tenant
+        left short re-tenders its whole contract (leaves its pool for the market) with
+        probability equal to its unmet share of demand, on its own number this month; the
+        others wait in place with the growth they got, and ask again next month.
+        The move is thus continuous in the pool's room: a little less room moves a little
+        more load in expectation, and in paired runs only the tenants whose number lies
+        between the two unmet shares move differently (before, growth that did not fit made
+        the segment leave for sure, so one watt of room decided a whole segment's move, the
+        main source of divergence between paired runs, docs/design.md §2.9).
+        Each segment's renewal draw, priority and re-tender draw are its own this month
+        (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
         placed = self.pool >= 0
         seg_keys = self.segment_keys()
         renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
@@ -195,16 +204,18 @@ class EnterpriseTable:
         delta = np.where(stay, want - self.load_w, 0)
         grow_flat = np.flatnonzero(delta > 0)
         overflow = np.zeros(want.shape, dtype=bool)
+        tight_any = False
         if len(grow_flat):
             g_pool = self.pool.ravel()[grow_flat]
             g_load = delta.ravel()[grow_flat]
             asked = pool_sums(self.pool, delta, delta > 0, len(cap_w))   # g_load by g_pool
             fits_all = asked <= free          # every request fits, in any order
             free -= np.where(fits_all, asked, 0.0).astype(np.int64)
-            # pools that cannot take all their growth accept by each segment's own random
-            # priority this month, while it fits
+            # pools that cannot take all their growth grant it by each segment's own random
+            # priority this month
             tight = np.flatnonzero(~fits_all[g_pool])
             if tight.size:
+                tight_any = True
                 t_flat, t_pool, t_load = grow_flat[tight], g_pool[tight], g_load[tight]
                 u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
                 order = np.argsort(u, kind="stable")
@@ -213,15 +224,28 @@ class EnterpriseTable:
                 csum = np.cumsum(gl)
                 first = np.concatenate(([True], gp[1:] != gp[:-1]))
                 start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
-                fits = csum - (csum[start] - gl[start]) <= free[gp]
-                free -= np.bincount(gp[fits], weights=gl[fits],
+                # a request gets what is left of the pool after those before it: the first
+                # that does not fit gets the rest, the later ones none
+                before = csum - gl - (csum[start] - gl[start])
+                granted = np.clip(free[gp] - before, 0, gl)
+                short_flat = t_flat[order]
+                short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
+                # a tenant short of room re-tenders its whole contract with probability equal
+                # to its unmet share of demand, on its own number this month
+                unmet = 1.0 - short_load / want.ravel()[short_flat]
+                u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
+                leaves = u < unmet
+                overflow.ravel()[short_flat[leaves]] = True
+                waits = ~leaves
+                free -= np.bincount(gp[waits], weights=granted[waits],
                                     minlength=len(cap_w)).astype(np.int64)
-                overflow.ravel()[t_flat[order[~fits]]] = True
         shrink = stay & (delta < 0)
         free += pool_sums(self.pool, -delta, shrink, len(cap_w)).astype(np.int64)
         keep = stay & ~overflow
         self.load_w[keep] = want[keep]
-        # overflowing segments leave their pool with their old load
+        if tight_any:   # tenants left short who stay wait in place with what they got
+            self.load_w.ravel()[short_flat[waits]] = short_load[waits]
+        # re-tendering segments leave their pool with their old load
         free += pool_sums(self.pool, self.load_w, overflow, len(cap_w)).astype(np.int64)
         moving = np.flatnonzero((renew | overflow | ~placed) & (want > 0))
         row = moving // want.shape[1]         # np.argwhere's [k, 2], without its 2-d nonzero

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.datacenter import Fleet, annuity_factor
-from agents.enterprise import SEG_TYPE
+from agents.enterprise import SEG_CLASS, SEG_TYPE
 from model.constants import (
     BUILDING,
     HOURS_PER_MONTH,
@@ -84,6 +84,9 @@ class Investor:
         self.local_expectation = np.ones(model.map.n)
         self._seen_months = 0
         self.build_credit = np.zeros((model.map.n, 2))   # MW carried (project_starts carry)
+        # projects proposed so far by node and compute type: the number of the next one, which
+        # keys its draws and identity (its place in the node's pipeline, not its month)
+        self.proposed = np.zeros((model.map.n, 2), dtype=np.int64)
 
     # ------------------------------------------------------------ expectations
 
@@ -154,10 +157,11 @@ class Investor:
         # lower true utilisation
         planning = np.maximum(s.planning_utilisation - s.optimism
                               - self.ai_wave_optimism(np.arange(2.0)), 0.05)     # [type]
-        gap = seen * growth[None, :] * local / planning[None, :] - planned
+        expected = seen * growth[None, :] * local     # load at completion, MW
+        expected += self.quota_spill(expected / planning[None, :] - planned, planning, rules)
+        gap = expected / planning[None, :] - planned
         kinds = np.cumsum([k.share for k in s.operator_kinds])
         low, high = self.project_size_range()
-        expected = seen * growth[None, :] * local     # load at completion, MW
         view = OperatingFleet(f, n)
         mode = s.project_starts
         # "wait": a gap below the smallest project waits until it grows, and a remainder of
@@ -176,16 +180,19 @@ class Investor:
                 budget = max(g * s.build_response, min(g, low) * s.small_gap_response)
             if mode == "carry":
                 budget += self.build_credit[node, ctype]
-            # the node-month's own stream: project k draws (size, kind, approval, lag)
-            rng = m.streams.uniforms("investment", m.month, int(node), int(ctype))
-            k = 0
             while budget > 0:
-                u_size, u_kind, u_approve, u_lag = rng.random(4)
-                key = entity_key(DC_ORIGINS["investment"], m.month, int(node), int(ctype), k)
+                # the j-th project proposed at this node and compute type has its own stream
+                # (size, kind, approval, lag) and identity, whichever month it comes in: a
+                # project that starts a month later in another run is the same project
+                j = int(self.proposed[node, ctype])
+                key = entity_key(DC_ORIGINS["investment"], int(node), int(ctype), j)
                 if budget < low and (mode == "carry" or (
                         mode == "random"
                         and self.project_draw("project_count", key) >= budget / low)):
                     break
+                self.proposed[node, ctype] += 1
+                u_size, u_kind, u_approve, u_lag = m.streams.uniforms(
+                    "investment", int(node), int(ctype), j).random(4)
                 size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
                 # the node's whole pipeline (own and others' projects, operating, under
@@ -195,9 +202,69 @@ class Investor:
                                 draws=(u_approve, u_lag), key=key, intelligent=float(ctype),
                                 expected_util=util, view=view):
                     planned[node, ctype] += size
-                k += 1
             if mode == "carry":
                 self.build_credit[node, ctype] = max(budget, 0.0)
+
+    def quota_spill(self, gap: np.ndarray, planning: np.ndarray, rules: Rules) -> np.ndarray:
+        """Load, MW by [node, type], that builders elsewhere expect from nodes whose energy
+        quota (能耗指标) cannot admit their capacity gap. The part of a quota-bound node's gap
+        beyond its quota headroom (at the load factor and design PUE of a new build) is load
+        that cannot be served there; its movable part - the share of the node's customers'
+        demand of that compute type that is neither realtime nor bound by data residency - is
+        expected elsewhere (times supply.quota_spill_share), as load at the planning
+        utilisation, shared among the other nodes as the quota-bound node's customers are
+        already served there (their placed load outside their home node; the western hubs'
+        capacity where there is none)."""
+        m = self.model
+        s, n, f = m.config.supply, m.map.n, m.fleet
+        out = np.zeros((n, 2))
+        if s.quota_spill_share <= 0:
+            return out
+        quota = np.array([g.energy_quota_twh for g in m.config.geography.nodes])
+        flows = None
+        for q in np.flatnonzero(quota > 0):
+            pue = min(f.best_pue(int(q), m.month), self.pue_cap_new(int(q), rules))
+            headroom_mw = max(quota[q] * 1e6 - m.account.node_energy[q] * 12, 0.0) \
+                / (s.quota_load_factor * pue * HOURS_PER_YEAR)
+            want = np.maximum(gap[q], 0.0)
+            if want.sum() <= headroom_mw:
+                continue
+            blocked = want * (1.0 - headroom_mw / want.sum())          # [type], MW of capacity
+            if flows is None:
+                flows = self.customer_flows()
+            to = flows[q].copy()
+            to[quota > 0] = 0.0
+            if to.sum() <= 0:
+                ops = f.operating
+                to = np.bincount(f.node[ops], weights=f.cap_mw[ops].sum(axis=1), minlength=n) \
+                    * ((m.map.role == WEST) & m.national.is_hub)
+            if to.sum() <= 0:
+                continue
+            out += np.outer(to / to.sum(), blocked * planning * s.quota_spill_share
+                            * self.movable_share(int(q)))
+        return out
+
+    def movable_share(self, node: int) -> np.ndarray:
+        """[type] share of the demand of customers at home in `node` that may be served
+        elsewhere: interactive and batch segments not bound by data residency."""
+        e = self.model.enterprises
+        d = e.demand_mw[e.home == node]
+        movable = np.where((SEG_CLASS[None, :] >= 1) & ~e.resident[e.home == node], d, 0.0)
+        total = np.bincount(SEG_TYPE, weights=d.sum(axis=0), minlength=2)
+        return np.divide(np.bincount(SEG_TYPE, weights=movable.sum(axis=0), minlength=2),
+                         total, out=np.zeros(2), where=total > 0)
+
+    def customer_flows(self) -> np.ndarray:
+        """[home, serving node] placed load, W, of customers served outside their home node."""
+        m = self.model
+        e, n = m.enterprises, m.map.n
+        placed = e.pool >= 0
+        rows = np.nonzero(placed)[0]
+        serving = m.fleet.node[e.pool[placed] // 2]
+        home = e.home[rows]
+        away = home != serving
+        return np.bincount(home[away] * n + serving[away], weights=e.load_w[placed][away],
+                           minlength=n * n).reshape(n, n)
 
     def project_draw(self, process: str, key: int) -> float:
         """A project's own uniform of `process` (a keyed number: the same project gets the

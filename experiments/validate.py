@@ -323,10 +323,7 @@ TARGETS: tuple[Target, ...] = (
                      "North China grid (0.678); Inner Mongolia's lower operating PUE offsets "
                      "it when its DCs run fuller; the node-level route (history_check) is < 0"),
     Target("national utilisation range 2026-35", "<= 0.20", "no boom-bust, docs/calibration.md [C]",
-           0.0, 0.20, utilisation_range(2026, 2035), last_year=2035, every_seed=True,
-           known_gap="a trend, not a cycle: after the 2026-27 trough of the AI build-out the "
-                     "eastern energy quotas (BTH 60, YRD 70, GBA 40 TWh [C]) bind from ~2032 and "
-                     "eastern DCs fill to ~0.80 by 2035; without the quotas the range is ~0.16"),
+           0.0, 0.20, utilisation_range(2026, 2035), last_year=2035, every_seed=True),
     Target("peak DC tariff / 2022 tariff", "<= 1.5", "issue 12 (bounded scarcity) [C]",
            0.0, 1.5, peak_tariff_ratio, last_year=2035, every_seed=True),
 )

@@ -321,6 +321,7 @@ class Supply:
     new_intelligent_share_multiplier: float
     new_intelligent_share_range: tuple[float, float]
     quota_load_factor: float
+    quota_spill_share: float
     growth_reserve: float
     planning_utilisation: float
     build_response: float
@@ -695,6 +696,7 @@ def _supply(s: Mapping, names: Sequence[str]) -> Supply:
         new_intelligent_share_multiplier=f("new_intelligent_share_multiplier", 0, 10),
         new_intelligent_share_range=share_range,
         quota_load_factor=f("quota_load_factor", 0, 1),
+        quota_spill_share=f("quota_spill_share", 0, 1),
         growth_reserve=f("growth_reserve", 0, 0.5),
         planning_utilisation=f("planning_utilisation", 0, 1, lo_open=True),
         build_response=f("build_response", 0, 1),

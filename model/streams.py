@@ -42,13 +42,16 @@ PROCESSES: dict[str, int] = {
     "market": 6,             # taste shocks, by month and market call (keyed per segment x
                              # data center x round, model.market)
     "market_priority": 7,    # clearing priority, by month and market call: per segment
-    "investment": 8,         # capacity planning, by month, node and compute type
+    "investment": 8,         # capacity planning: per project, by node, compute type and
+                             # the project's number among those proposed there
     "rack_target": 9,        # state builds for provincial rack targets, by month and node
     "build_decision": 10,    # an operator's go-ahead on a project's NPV: keyed per project
     "project_count": 11,     # whether a gap or remainder below the smallest project starts
                              # one: keyed per project
     "pipeline_pue": 12,      # design PUE of each project under construction at the start: per
                              # project key
+    "retender": 13,          # whether a tenant short of room in its pool re-tenders its
+                             # contract, by month: per segment
 }
 DC_ORIGINS: dict[str, int] = {"initial": 0, "pipeline": 1, "investment": 2, "rack_target": 3}
 ENTERPRISE_SPLIT = 4   # first part of the key of an enterprise created by a split

@@ -447,3 +447,94 @@ def test_carry_keeps_the_mw_offered_continuous_in_the_gap():
     assert (credit_a < low).all() and (credit_b < low).all()
     moved = (b + credit_b - a - credit_a)[node, 0]
     assert 0.0 < moved < 0.5 * 3     # a share of the larger gap, never a whole project
+
+
+def test_quota_spill_sends_the_movable_blocked_load_where_the_nodes_customers_go():
+    """A quota-bound node's gap beyond its quota headroom, as load at the planning
+    utilisation times its movable share, is expected at the other (quota-free) nodes in
+    proportion to its customers' load served there; none under the quota or at share 0."""
+    from model.model import EDWCModel
+
+    m = EDWCModel(seed=2, overrides=["demand.n_enterprises=800", "run.end=2024-12",
+                                     "geography.nodes.beijing_tianjin_hebei.energy_quota_twh=0.5"])
+    for _ in range(14):
+        m.step()
+    inv, rules = m.investor, m.national.at(m.month)
+    planning = np.array([0.7, 0.6])
+    gap = np.zeros((m.map.n, 2))
+    gap[0] = [100.0, 40.0]                      # BTH: far above its 0.5 TWh quota
+    out = inv.quota_spill(gap, planning, rules)
+    movable = inv.movable_share(0)
+    assert 0.5 < movable.min() and movable.max() < 1.0
+    assert np.allclose(out.sum(axis=0), gap[0] * planning * movable)
+    quota = np.array([g.energy_quota_twh for g in m.config.geography.nodes])
+    assert (out[quota > 0] == 0).all()          # not to BTH itself nor to YRD, GBA
+    flows = inv.customer_flows()[0] * (quota == 0)
+    assert np.allclose(out[:, 0] / out[:, 0].sum(), flows / flows.sum())
+    # a gap the quota can admit, or a gap elsewhere, spills nothing
+    small = np.zeros_like(gap)
+    small[1] = [100.0, 40.0]                    # YRD is far below its 70 TWh
+    assert not inv.quota_spill(small, planning, rules).any()
+    m.config = replace(m.config, supply=replace(m.config.supply, quota_spill_share=0.0))
+    assert not inv.quota_spill(gap, planning, rules).any()
+
+
+def _tenants(n: int, load_w: int, want_w: int) -> tuple:
+    """An enterprise table of `n` rows whose first segment sits in pool 0 with `load_w` and
+    wants `want_w` (the other segments empty)."""
+    from agents.enterprise import SEGMENTS, EnterpriseTable
+
+    t = object.__new__(EnterpriseTable)
+    t.n = n
+    t.key = np.arange(n, dtype=np.int64)
+    t._seg_keys = None
+    t.pool = np.full((n, len(SEGMENTS)), -1, dtype=np.int64)
+    t.pool[:, 0] = 0
+    t.load_w = np.zeros((n, len(SEGMENTS)), dtype=np.int64)
+    t.load_w[:, 0] = load_w
+    want = np.zeros_like(t.load_w)
+    want[:, 0] = want_w
+    return t, want
+
+
+@pytest.mark.parametrize("room_growths", [0, 50, 500, 1000])
+def test_a_full_pool_grants_growth_and_tenants_left_short_re_tender_by_their_unmet_share(
+        room_growths):
+    """1,000 tenants of one pool each ask 100 W of growth on 1,000 W; the pool has room for
+    `room_growths` of the requests. The stayers hold between their old load and their demand
+    and never more than the pool; of the tenants left short, about their unmet share
+    (100/1,100) re-tender, the rest wait in place with what they got; with room for all,
+    nobody moves."""
+    from model.streams import Streams
+
+    n, load, want_w = 1000, 1000, 1100
+    t, want = _tenants(n, load, want_w)
+    room = room_growths * (want_w - load)
+    cap = np.array([n * load + room, 10**9], dtype=np.int64)
+    movers, free = t.renew_and_grow(want, cap, 1e12, Streams(5), 300)
+    leaving = np.zeros(n, dtype=bool)
+    leaving[movers[:, 0]] = True
+    assert (movers[:, 1] == 0).all()
+    staying = t.load_w[~leaving, 0]
+    assert ((staying >= load) & (staying <= want_w)).all()
+    # the pool's free room is its capacity less what the stayers hold (leavers free theirs)
+    assert free[0] == cap[0] - staying.sum() >= 0
+    short = n - room_growths
+    expected = short * (want_w - load) / want_w
+    assert abs(leaving.sum() - expected) < 4 * np.sqrt(expected) + 1
+
+
+def test_re_tendering_is_continuous_in_a_pools_room():
+    """One more request's worth of room in a full pool changes the moves of a few tenants
+    only (those whose own number lies between their two unmet shares), not a whole
+    cascade; before, the tenants beyond the room all left for sure."""
+    from model.streams import Streams
+
+    moved = []
+    for room_growths in (300, 301):
+        t, want = _tenants(1000, 1000, 1100)
+        cap = np.array([1000 * 1000 + room_growths * 100, 10**9], dtype=np.int64)
+        movers, _ = t.renew_and_grow(want, cap, 1e12, Streams(5), 300)
+        moved.append(set(movers[:, 0].tolist()))
+    assert len(moved[0] ^ moved[1]) <= 2
+    assert 30 < len(moved[0]) < 100      # ~700 short x 100/1,100

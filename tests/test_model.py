@@ -19,8 +19,9 @@ def check_month(m: EDWCModel) -> None:
     rec = m.recorder.national[-1]
     want = m.want_w
     placed = t.pool >= 0
-    # placed + unserved = demand, exactly, in watts
-    assert (t.load_w[placed] == want[placed]).all()
+    # placed + unserved = demand, exactly, in watts; a placed segment holds at most its demand
+    # (less while it waits in place for room to grow)
+    assert (t.load_w[placed] <= want[placed]).all() and (t.load_w[placed] > 0).all()
     assert (t.load_w[~placed] == 0).all()
     assert rec["served_mw"] + rec["unserved_mw"] == pytest.approx(rec["demand_mw"], rel=1e-12)
     assert rec["unserved_mw"] >= -1e-9
