@@ -64,11 +64,12 @@ print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - cpu0,
 
 STARTUP_CHILD = """
 import json, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 from model.run import compose_config, simulate  # noqa: F401  (the model path's imports)
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 compose_config([])
-print(json.dumps({"import_s": t1 - t0, "compose_s": time.perf_counter() - t1}))
+print(json.dumps({"import_s": t1 - t0, "compose_s": time.perf_counter() - t1,
+                  "cpu_s": time.process_time() - c0}))
 """
 
 
@@ -144,22 +145,27 @@ def market_floor(args: tuple, repeats: int = 20) -> dict:
             "kernel": market.use_kernel()}
 
 
-def brief_time(seeds: int, end: str, workers: int = 2) -> float:
+def brief_time(seeds: int, end: str, workers: int = 2) -> tuple[float, float]:
     """Wall s of `python -m experiments.brief` running BRIEF_SCENARIOS x `seeds` seeds to
     `end` on `workers` processes and writing the brief (a temporary folder under outputs/,
-    where run folders may be written, removed afterwards)."""
+    where run folders may be written, removed afterwards), and the CPU s of all its
+    processes (robust to other jobs' load)."""
+    import resource
     import shutil
     import tempfile
     (ROOT / "outputs").mkdir(exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="bench-brief-", dir=ROOT / "outputs")
     try:
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "experiments.brief", "--scenarios",
                         BRIEF_SCENARIOS, "--seeds", ",".join(str(s) for s in range(1, seeds + 1)),
                         "--end", end, "--workers", str(workers), "--out", f"{tmp}/brief",
                         "--quiet"], cwd=ROOT, check=True, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
-        return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -312,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     s = startup()
     print(f"   start-up (median of 5 processes): imports {s['import_s']:.2f} s + config "
           f"composition {s['compose_s']:.2f} s = {s['import_s'] + s['compose_s']:.2f} s "
-          f"(target <= 1 s); whole process {s['process_s']:.2f} s")
+          f"(target <= 1 s; CPU {s['cpu_s']:.2f} s); whole process {s['process_s']:.2f} s")
 
     print("\n2. Agent-steps per second")
     agents = DEFAULT_ENTERPRISES + default.dcs + 2 * 12 + 1
@@ -360,9 +366,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{t.peak_mb:.0f} MB (target <= 60 s at 100,000 to 2035)")
 
     seeds = 4 if args.quick else 20
-    wall = brief_time(seeds, end)
+    wall, cpu = brief_time(seeds, end)
     print(f"\n   brief: {BRIEF_SCENARIOS} x {seeds} seeds to {end} on 2 workers, run and "
-          f"written: {wall:.1f} s wall (target <= 120 s for 20 seeds to 2035)")
+          f"written: {wall:.1f} s wall (target <= 120 s for 20 seeds to 2035), "
+          f"{cpu:.1f} s CPU in all processes")
 
     print(f"\n5. Where the time goes (default run{', short horizon' if args.quick else ''}, "
           "cProfile, CPU s)")

@@ -40,6 +40,7 @@ from experiments import bits_watts as BW
 from experiments import figures as F
 from experiments.paired import paired_differences
 from model.cli import is_hydra_error
+from model.guard import YAML_LOADER
 from model.outcomes import KEY_NUMBERS, OUTCOMES
 from model.paths import CONF_DIR
 
@@ -47,7 +48,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SEEDS = "1,2,3,4,5,6,7,8,9,10"   # --scenarios: >= 10 seeds for paired intervals
 RUN_FILES = ("national.parquet", "manifest.json")
 NOT_LEVERS = {"run_id", "point", "seed", "scenario"}
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class BriefError(ValueError):
@@ -131,6 +131,8 @@ def _geo(config: dict[str, Any]) -> pd.DataFrame:
 
 def _assemble(kind: str, path: Path, runs: pd.DataFrame, run_cfgs: dict[str, dict[str, Any]],
               manifest: dict[str, Any]) -> BriefData:
+    """BriefData of the runs; `run_cfgs` holds (at least) the config of each scenario's first
+    run, the one kept as that scenario's config."""
     folders = list(runs["folder"])
     ids = list(runs["run_id"])
     national = _tag(pd.concat([pd.read_parquet(f / "national.parquet").assign(run_id=r)
@@ -207,13 +209,17 @@ def load_sweep_folder(folder: Path) -> BriefData:
     if not done:
         raise BriefError(f"brief error: {folder}: the sweep has no completed runs yet")
     runs = design[design["run_id"].isin(done)].copy()
-    cfgs = {r: _read_config(SweepRun(folder, r)) for r in runs["run_id"]}
-    if "scenario" not in runs.columns:
+    cfgs: dict[str, dict[str, Any]] = {}
+    if "scenario" not in runs.columns:                  # no scenario axis: each run's config
+        cfgs = {r: _read_config(SweepRun(folder, r)) for r in runs["run_id"]}
         runs["scenario"] = [str(cfgs[r].get("scenario", {}).get("name", "sweep"))
                             for r in runs["run_id"]]
     runs["folder"] = [SweepRun(folder, r) for r in runs["run_id"]]
     front = ["run_id", "scenario", "seed"]
     runs = runs[front + [c for c in runs.columns if c not in front]].reset_index(drop=True)
+    for rid in runs.drop_duplicates("scenario")["run_id"]:   # the configs _assemble keeps
+        if rid not in cfgs:
+            cfgs[rid] = _read_config(SweepRun(folder, rid))
     data = _assemble("sweep", folder, runs, cfgs, sweep.manifest)
     if len(done) < len(design):
         data.notes.append(f"{len(design) - len(done)} of {len(design)} sweep runs are not "
@@ -314,13 +320,17 @@ def figure_jobs(cfg: DictConfig, style: F.FigureStyle) -> list[FigureJob]:
             return "needs a Sobol or Morris sweep (experiments.sensitivity)"
         return None
 
+    bits: dict[str, Any] = {}      # the last data and its table: its CSV and figure share it
+
     def bits_table(d: BriefData) -> pd.DataFrame:
-        lines = BW.read_lines(list(d.runs["folder"]), list(d.runs["run_id"]))
-        config = next(iter(d.configs.values()))
-        runs = BW.per_run(d.national, d.node, d.flows, lines, config, year(d))
-        ref = b.bits_reference if b.bits_reference in set(runs["scenario"]) \
-            else runs["scenario"].iloc[0]
-        return BW.paired(runs, ref).assign(year=year(d))
+        if bits.get("data") is not d:
+            lines = BW.read_lines(list(d.runs["folder"]), list(d.runs["run_id"]))
+            config = next(iter(d.configs.values()))
+            runs = BW.per_run(d.national, d.node, d.flows, lines, config, year(d))
+            ref = b.bits_reference if b.bits_reference in set(runs["scenario"]) \
+                else runs["scenario"].iloc[0]
+            bits.update(data=d, table=BW.paired(runs, ref).assign(year=year(d)))
+        return bits["table"]
 
     def attribution_table() -> pd.DataFrame:
         return pd.read_csv(Path(str(b.attribution)) / "attribute.csv")

@@ -427,13 +427,14 @@ def test_carry_keeps_the_mw_offered_continuous_in_the_gap():
                                      "supply.project_starts=carry"])
     for _ in range(14):
         m.step()
-    # the first month from 2023-03 in which a node's general budget (offered + carried MW)
-    # exceeds the smallest project: there the budget is the gap x build_response, not the
-    # smallest project offered whole
+    # the first month from 2023-03 in which a node's general budget of the month (offered +
+    # carried MW, less what was carried into it) exceeds the smallest project: there the
+    # budget is the gap x build_response, not the smallest project offered whole
     for _ in range(24):
         low = m.investor.project_size_range()[0]
+        carried_in = m.investor.build_credit[:, 0].copy()
         a, credit_a = _offered(m, 0.0, 0)
-        gaps = (a + credit_a)[:, 0]
+        gaps = (a + credit_a)[:, 0] - carried_in
         if (gaps > low * 1.05).any():
             break
         m.step()
@@ -442,8 +443,10 @@ def test_carry_keeps_the_mw_offered_continuous_in_the_gap():
     b, credit_b = _offered(m, 0.5, node)
     others = np.ones_like(a, dtype=bool)
     others[node, 0] = False
-    assert np.array_equal(a[others], b[others])
-    assert np.array_equal(credit_a[others], credit_b[others])
+    # other cells move only through the unserved load builders share out by served load
+    # (0.5 MW more served at one node shifts a tiny part of it there)
+    assert np.allclose(a[others], b[others], rtol=0, atol=1e-3)
+    assert np.allclose(credit_a[others], credit_b[others], rtol=0, atol=1e-3)
     assert (credit_a < low).all() and (credit_b < low).all()
     moved = (b + credit_b - a - credit_a)[node, 0]
     assert 0.0 < moved < 0.5 * 3     # a share of the larger gap, never a whole project

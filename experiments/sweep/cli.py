@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import hydra
 import yaml
@@ -32,10 +33,10 @@ EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")   # a file name in t
 
 
 def run_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
-              groups: Sequence[str]) -> int:
+              groups: Sequence[str] | Mapping[str, Any]) -> int:
     """Plan, run, print the summary; returns the exit code (2 bad input, 1 failed runs)."""
     try:
-        plan = plan_sweep(cfg, compose, list(overrides), list(groups), notify=print)
+        plan = plan_sweep(cfg, compose, list(overrides), dict(groups), notify=print)
         check_run_configs(plan, validate)
         summary = execute_plan(plan)
     except (SweepInputError, ConfigError) as err:

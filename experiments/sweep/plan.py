@@ -7,7 +7,7 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,11 +230,14 @@ def model_config(cfg: DictConfig) -> DictConfig:
 
 
 def plan_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
-               groups: Sequence[str], notify: Callable[[str], Any] | None = None) -> Plan:
+               groups: Sequence[str] | Mapping[str, Any],
+               notify: Callable[[str], Any] | None = None) -> Plan:
     """Validate the sweep input and expand the design × seeds; raises SweepInputError.
 
     ``compose(overrides)`` composes the sweep config (used once per combination of
-    config-group choices, e.g. scenarios); ``groups`` names the Hydra config groups.
+    config-group choices, e.g. scenarios); ``groups`` names the Hydra config groups, or maps
+    them to the options ``cfg`` was composed with: a combination of those options is ``cfg``
+    itself, not composed again.
     ``notify`` gets one line with the run count and a time estimate before any sampling; a
     design of more than ``sweep.max_runs`` runs is refused then.
     """
@@ -285,11 +288,14 @@ def plan_sweep(cfg: DictConfig, compose: Composer, overrides: Sequence[str],
     runs = expand_runs(points, settings.seeds)
     variants: dict[tuple[str, ...], dict[str, Any]] = {}
     keep = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in group_axes]
+    composed = tuple(str(groups.get(g)) for g in group_axes) \
+        if isinstance(groups, Mapping) and len(keep) == len(overrides) else None
     for combo in points[group_axes].drop_duplicates().itertuples(index=False):
         choice = tuple(str(c) for c in combo)
         extra = [f"{g}={c}" for g, c in zip(group_axes, choice, strict=True)]
         try:
-            variant = model_config(compose(keep + extra)) if extra else base
+            variant = model_config(compose(keep + extra)) if extra and choice != composed \
+                else base
         except HydraException as err:
             raise SweepInputError(f"design.axes.{','.join(group_axes)}", list(choice),
                                   f"cannot compose: {str(err).splitlines()[0]}") from None
@@ -319,7 +325,7 @@ def plan_from_overrides(overrides: Sequence[str], config_name: str = "sweep",
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
-        groups = list(cfg.hydra.runtime.choices)
+        groups = dict(cfg.hydra.runtime.choices)
         with open_dict(cfg):
             del cfg["hydra"]
         plan = plan_sweep(cfg, lambda extra: compose(config_name, overrides=extra),
