@@ -39,7 +39,7 @@ def test_the_compiled_kernel_is_built_and_used():
 @pytest.mark.parametrize("beta_scale", [1.0, 0.01, 100.0, -1.0])
 def test_compiled_draw_equals_the_numpy_pass(real_month, monkeypatch, beta_scale):
     """beta x 0.01: shocks dominate, few pools pruned; beta x 100: costs dominate; beta x -1:
-    the kernel has no bound on the systematic part and scores by the shock bound alone."""
+    a logit scale of the other sign (the systematic part's order reversed)."""
     c, p, t, noise, priority = real_month
     c = dataclasses.replace(c, beta=c.beta * beta_scale)
     compiled, free_c = market.place(c, p, t, noise, priority)
