@@ -11,7 +11,7 @@ SWEEP  ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt model/_market_kernel.pyx
+$(STAMP): pyproject.toml constraints.txt model/_market_kernel.pyx model/_kernels.pyx
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,explore,ema]"
 	touch $(STAMP)

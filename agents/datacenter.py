@@ -24,6 +24,7 @@ from model.constants import (
     years_since_base,
 )
 from model.schema import Node, Supply
+from model.segment_sums import pool_sums
 from model.state import MonthAccount, Rules
 from model.streams import DC_ORIGINS, Streams, entity_key
 
@@ -219,8 +220,7 @@ class Fleet:
     def occupy(self, enterprises: EnterpriseTable) -> None:
         """IT load placed in every DC and compute type this month, MW."""
         t = enterprises
-        placed = t.pool >= 0
-        occ = np.bincount(t.pool[placed], weights=t.load_w[placed], minlength=2 * self.n)
+        occ = pool_sums(t.pool, t.load_w, t.pool >= 0, 2 * self.n)
         self.occupied_mw = occ.reshape(self.n, 2) / 1e6
 
     def account(self, month: int, rules: Rules, surcharge_rmb_per_kwh: float,

@@ -22,6 +22,7 @@ import numpy as np
 from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
 from model.market import Choosers, Pools, Terms
 from model.schema import Demand
+from model.segment_sums import pool_sums
 from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, mix64, ranks
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ class EnterpriseTable:
         self.key = np.arange(e, dtype=np.int64)       # stable identity (keys its draws)
         self.splits = np.zeros(e, dtype=np.int64)     # times this row has split
         self.n = e
-        self._seg_keys: np.ndarray | None = None     # segment_keys(), until rows change
-        self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), same
+        self._seg_keys: np.ndarray | None = None     # segment_keys(), extended by split
+        self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), the same
         self.agents: list[Enterprise] = []
 
     def add_agents(self, model: mesa.Model) -> None:
@@ -93,8 +94,8 @@ class EnterpriseTable:
         self.demand_mw *= monthly[:, SEG_TYPE][row_value]
 
     def _growth_groups(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct growth multipliers and each row's index into them, kept until the
-        rows change (`split`)."""
+        """The distinct growth multipliers and each row's index into them, kept (`split`
+        appends its new rows' indices)."""
         if self._growth is None or len(self._growth[1]) != self.n:
             self._growth = np.unique(self.growth_multiplier, return_inverse=True)
         return self._growth
@@ -119,23 +120,41 @@ class EnterpriseTable:
         self.load_w[new] = 0
         self.key[new] = child_keys
         self.splits[new] = 0
+        # the cached segment keys and growth groups of the old rows stay; the new rows' are
+        # appended (a new row has its parent's growth multiplier)
+        if self._seg_keys is not None and len(self._seg_keys) == self.n:
+            self._seg_keys = self._freeze(np.concatenate(
+                [self._seg_keys, self._segment_keys_of(self.key[new])]))
+        else:
+            self._seg_keys = None
+        if self._growth is not None and len(self._growth[1]) == self.n:
+            values, row_value = self._growth
+            self._growth = (values, np.concatenate([row_value, row_value[rows]]))
+        else:
+            self._growth = None
         self.n += len(rows)
-        self._seg_keys = None
-        self._growth = None
         return new
 
     def segment_keys(self) -> np.ndarray:
         """[E, 6] stable identity of every segment: a hash of (hashed enterprise key, segment).
         The enterprise key is mixed first: the keys of the initial enterprises are 0..E-1, and
         `combine` XORs its part into the key, so (k, s) and (k', s') with k ^ s = k' ^ s' would
-        collide (before, 30,834 segments had 5,842 distinct keys). Kept until the rows change
-        (`split`); read-only."""
+        collide (before, 30,834 segments had 5,842 distinct keys). Kept (`split` appends its
+        new rows' keys); read-only."""
         if self._seg_keys is None or len(self._seg_keys) != self.n:
-            self._seg_keys = combine(mix64(self.key.view(np.uint64))[:, None],
-                                     np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]
-                                     ).view(np.int64)
-            self._seg_keys.flags.writeable = False
+            self._seg_keys = self._freeze(self._segment_keys_of(self.key))
         return self._seg_keys
+
+    @staticmethod
+    def _segment_keys_of(keys: np.ndarray) -> np.ndarray:
+        """[len(keys), 6] segment keys of enterprise keys `keys` (see segment_keys)."""
+        return combine(mix64(keys.view(np.uint64))[:, None],
+                       np.arange(len(SEGMENTS), dtype=np.uint64)[None, :]).view(np.int64)
+
+    @staticmethod
+    def _freeze(a: np.ndarray) -> np.ndarray:
+        a.flags.writeable = False
+        return a
 
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
@@ -156,7 +175,7 @@ class EnterpriseTable:
     def evict(self, dc_rows: np.ndarray) -> None:
         """Load served by data centers that closed (rows `dc_rows`) becomes unplaced."""
         if len(dc_rows):
-            gone = np.isin(self.pool // 2, dc_rows) & (self.pool >= 0)
+            gone = np.isin(self.pool >> 1, dc_rows) & (self.pool >= 0)   # pool // 2
             self.pool[gone] = -1
             self.load_w[gone] = 0
 
@@ -180,7 +199,7 @@ class EnterpriseTable:
         seg_keys = self.segment_keys()
         renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
         stay = placed & ~renew
-        occ = np.bincount(self.pool[stay], weights=self.load_w[stay], minlength=len(cap_w))
+        occ = pool_sums(self.pool, self.load_w, stay, len(cap_w))
         free = cap_w - occ.astype(np.int64)
         delta = np.where(stay, want - self.load_w, 0)
         grow_flat = np.flatnonzero(delta > 0)
@@ -189,7 +208,7 @@ class EnterpriseTable:
         if len(grow_flat):
             g_pool = self.pool.ravel()[grow_flat]
             g_load = delta.ravel()[grow_flat]
-            asked = np.bincount(g_pool, weights=g_load, minlength=len(cap_w))
+            asked = pool_sums(self.pool, delta, delta > 0, len(cap_w))   # g_load by g_pool
             fits_all = asked <= free          # every request fits, in any order
             free -= np.where(fits_all, asked, 0.0).astype(np.int64)
             # pools that cannot take all their growth grant it by each segment's own random
@@ -221,16 +240,16 @@ class EnterpriseTable:
                 free -= np.bincount(gp[waits], weights=granted[waits],
                                     minlength=len(cap_w)).astype(np.int64)
         shrink = stay & (delta < 0)
-        free += np.bincount(self.pool[shrink], weights=-delta[shrink],
-                            minlength=len(cap_w)).astype(np.int64)
+        free += pool_sums(self.pool, -delta, shrink, len(cap_w)).astype(np.int64)
         keep = stay & ~overflow
         self.load_w[keep] = want[keep]
         if tight_any:   # tenants left short who stay wait in place with what they got
             self.load_w.ravel()[short_flat[waits]] = short_load[waits]
         # re-tendering segments leave their pool with their old load
-        free += np.bincount(self.pool[overflow], weights=self.load_w[overflow],
-                            minlength=len(cap_w)).astype(np.int64)
-        movers = np.argwhere((renew | overflow | ~placed) & (want > 0))
+        free += pool_sums(self.pool, self.load_w, overflow, len(cap_w)).astype(np.int64)
+        moving = np.flatnonzero((renew | overflow | ~placed) & (want > 0))
+        row = moving // want.shape[1]         # np.argwhere's [k, 2], without its 2-d nonzero
+        movers = np.stack([row, moving - row * want.shape[1]], axis=1)
         return movers, free
 
     def choose(self, movers: np.ndarray, want: np.ndarray, free_w: np.ndarray, fleet: Fleet,
@@ -250,10 +269,10 @@ class EnterpriseTable:
             load_w=want[rows, segs], current=current, beta=self.beta[rows], risk=self.risk[rows],
             green=self.green[rows], intensity=self.intensity[rows],
             resident=self.resident[rows, segs], key=keys)
-        dc = open_pools // 2
-        pools = Pools(node=fleet.node[dc], ctype=open_pools % 2,
-                      price=fleet.price[dc, open_pools % 2], green=fleet.green_share[dc],
-                      free_w=free_w[open_pools], key=fleet.key[dc] * 2 + open_pools % 2)
+        dc, ctype = open_pools >> 1, open_pools & 1     # // 2 and % 2, without a division
+        pools = Pools(node=fleet.node[dc], ctype=ctype,
+                      price=fleet.price[dc, ctype], green=fleet.green_share[dc],
+                      free_w=free_w[open_pools], key=fleet.key[dc] * 2 + ctype)
         noise = streams.call_key("market", *key)
         priority = ranks(streams.per_entity("market_priority", keys, *key))
         assigned, _ = place(choosers, pools, terms, noise, priority)

@@ -15,6 +15,7 @@ import numpy as np
 
 from model.constants import COMPUTE_TYPES, WEST
 from model.schema import Instrument, Local, National
+from model.segment_sums import voucher_claims
 from model.state import Rules
 
 if TYPE_CHECKING:
@@ -208,17 +209,9 @@ class LocalGovernments:
         paid = np.zeros(n)
         table = self.voucher_table(month, nominal=True)
         # placed segments of enterprises whose government pays vouchers (the others' claims
-        # are 0), by flat index, row-major
+        # are 0)
         claiming = table.reshape(n, -1).any(axis=1)
-        placed = np.flatnonzero((t.pool >= 0) & claiming[t.home][:, None])
-        if not placed.size:
-            return paid
-        pool = t.pool.ravel()[placed]
-        dc = pool // 2
-        home = t.home[placed // t.pool.shape[1]]
-        claims_each = (table.ravel()[(home * n + f.node[dc]) * 2 + pool % 2]
-                       * f.price.ravel()[pool] * t.load_w.ravel()[placed] / 1e3)
-        claims = np.bincount(home, weights=claims_each, minlength=n)
+        claims = voucher_claims(t.pool, t.load_w, t.home, claiming, f.node, table, f.price)
         months_left = 12 - month % 12
         for gov in self.governments:
             if claims[gov.index] > 0:

@@ -9,7 +9,9 @@ summed in the same order as `model.market.generalised_cost` (base + transfer + r
 (+ migration)) and the shock is `model.streams.keyed_gumbel`'s splitmix64 hash, so both give
 the same floating-point numbers (compiled without fast-math: no reassociation, no FMA).
 
-Two passes per chooser: the first computes, for every open pool, the systematic part
+First the chooser's open pools (feasible, with room) are listed in pool order, without a
+branch per pool (an unpredictable branch cost more than the test); then two passes over
+that list: the first computes, for every open pool, the systematic part
 w = -beta x cost and an upper bound w + b of its score, where b bounds the keyed Gumbel shock
 from the hash's top bits without a logarithm (the shock -log(-log u) increases with u, so in
 the bin [b, b + 1) / 2^BOUND_BITS of u it is at most the shock at the bin's upper edge,
@@ -49,14 +51,14 @@ cdef inline double _gumbel(uint64_t bits) noexcept nogil:
     return -log(-log(u))
 
 
-cdef inline double _w(const double[:, ::1] base, const double[:, ::1] transfer,
-                      const double[:, ::1] risk_table, const double[::1] green_pool,
-                      Py_ssize_t r, Py_ssize_t h, Py_ssize_t j, int64_t cur, double intensity,
-                      double risk, double green, double migration, double nb) noexcept nogil:
+cdef inline double _w(const double* base_row, const double* transfer_row,
+                      const double* risk_row, const double* green_pool, Py_ssize_t j,
+                      int64_t cur, double intensity, double risk, double green,
+                      double migration, double nb) noexcept nogil:
     """-beta x generalised cost of pool j, summed in `generalised_cost`'s order."""
-    cdef double cost = base[r, j]
-    cost = cost + transfer[h, j] * intensity
-    cost = cost + risk_table[h, j] * risk
+    cdef double cost = base_row[j]
+    cost = cost + transfer_row[j] * intensity
+    cost = cost + risk_row[j] * risk
     cost = cost - green * green_pool[j]
     if cur >= 0 and j != cur:
         cost = cost + migration
@@ -79,44 +81,61 @@ def draw(const int64_t[::1] active, const uint8_t[:, ::1] feasible,
     A pool whose bound is below the best score cannot win or tie (rounding is monotone and
     the bounds carry a margin), so the draw is the numpy pass's argmax, first on a tie.
     """
-    cdef Py_ssize_t n_pools = free.shape[0], k, i, j, top_j, best_j
+    cdef Py_ssize_t n_pools = free.shape[0], k, i, j, m, n_open, top_m, best_j
     cdef int64_t need, h, r, cur
     cdef double nb, wj, top, best, score
     cdef uint64_t row_key, bits
     cdef double[::1] ub = np.empty(n_pools)
+    cdef Py_ssize_t[::1] open_j = np.empty(n_pools, dtype=np.intp)
+    cdef uint64_t[::1] pk = np.empty(n_pools, dtype=np.uint64)
+    cdef const double* base_row
+    cdef const double* transfer_row
+    cdef const double* risk_row
+    cdef const double* gp = &green_pool[0]
+    cdef const uint8_t* feasible_row
+    cdef double ci, cr, cg
+    for j in range(n_pools):
+        pk[j] = <uint64_t>pkey[j] + _GOLDEN
     with nogil:
         for k in range(active.shape[0]):
             i = active[k]
             need = load[i]
+            # the open pools (feasible, with room), in pool order, without a branch per pool
+            n_open = 0
+            feasible_row = &feasible[i, 0]
+            for j in range(n_pools):
+                open_j[n_open] = j
+                n_open += (feasible_row[j] != 0) & (free[j] >= need)
+            if n_open == 0:
+                choice[k] = -1
+                continue
             h = home[i]
             r = cost_row[i]
             cur = current[i]
             nb = -beta[i]
+            ci, cr, cg = intensity[i], risk[i], green[i]
+            base_row = &base[r, 0]
+            transfer_row = &transfer[h, 0]
+            risk_row = &risk_table[h, 0]
             row_key = _mix64(noise ^ (<uint64_t>ckey[i] + _GOLDEN))
             top = -INFINITY
-            top_j = -1
-            for j in range(n_pools):
-                if not feasible[i, j] or free[j] < need:
-                    ub[j] = -INFINITY
-                    continue
-                wj = _w(base, transfer, risk_table, green_pool, r, h, j, cur, intensity[i],
-                        risk[i], green[i], migration, nb)
-                bits = _mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11
-                ub[j] = wj + _BOUND[bits >> _BIN_SHIFT]
-                if top_j < 0 or wj > top:
+            top_m = -1
+            for m in range(n_open):
+                j = open_j[m]
+                wj = _w(base_row, transfer_row, risk_row, gp, j, cur, ci, cr, cg, migration, nb)
+                bits = _mix64(row_key ^ pk[j]) >> 11
+                ub[m] = wj + _BOUND[bits >> _BIN_SHIFT]
+                if top_m < 0 or wj > top:
                     top = wj
-                    top_j = j
-            if top_j < 0:
-                choice[k] = -1
-                continue
-            best = top + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[top_j] + _GOLDEN)) >> 11)
-            best_j = top_j
-            for j in range(n_pools):
-                if ub[j] < best or j == top_j or ub[j] == -INFINITY:
+                    top_m = m
+            best_j = open_j[top_m]
+            best = top + _gumbel(_mix64(row_key ^ pk[best_j]) >> 11)
+            for m in range(n_open):
+                if ub[m] < best or m == top_m or ub[m] == -INFINITY:
                     continue
-                wj = _w(base, transfer, risk_table, green_pool, r, h, j, cur, intensity[i],
-                        risk[i], green[i], migration, nb)
-                score = wj + _gumbel(_mix64(row_key ^ (<uint64_t>pkey[j] + _GOLDEN)) >> 11)
+                j = open_j[m]
+                wj = _w(base_row, transfer_row, risk_row, gp, j, cur, ci, cr, cg, migration, nb)
+                score = wj + _gumbel(_mix64(row_key ^ pk[j]) >> 11)
                 if score > best or (score == best and j < best_j):
                     best = score
                     best_j = j

@@ -153,7 +153,7 @@ def place(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.ndarray
     """
     assigned = np.full(len(c), -1, dtype=np.int64)
     free = p.free_w.copy()
-    for ctype in np.unique(c.ctype):
+    for ctype in np.flatnonzero(np.bincount(c.ctype)):   # the types present (np.unique's)
         rows = np.flatnonzero(c.ctype == ctype)
         cols = np.flatnonzero(p.ctype == ctype)
         if cols.size == 0:
@@ -183,7 +183,10 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     if hopeful.size == 0:
         return assigned, free
     # choosers of one latency class and home side by side: a block of them uses few pools
-    hopeful = hopeful[np.lexsort((c.resident[hopeful], c.home[hopeful], c.lclass[hopeful]))]
+    # (one stable sort on a combined key: the order of np.lexsort by class, home, residency)
+    h = c.home[hopeful].astype(np.int64)
+    hopeful = hopeful[np.argsort((c.lclass[hopeful] * (int(h.max()) + 1) + h) * 2
+                                 + c.resident[hopeful], kind="stable")]
     c, priority = _subset(c, hopeful), priority[hopeful]
     tables = cost_tables(p, t)
     n_ranks = int(priority.max()) + 1

@@ -7,6 +7,7 @@ model code."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +26,11 @@ from model.constants import (
     WEST,
 )
 from model.state import ModelState, Rules
+
+try:
+    from model._kernels import segment_flows as _COMPILED_FLOWS
+except ImportError:      # not built (a source tree without `pip install`): the numpy pass
+    _COMPILED_FLOWS = None
 
 # a segment's place in the flows key (latency class x compute type): class * 2 + type
 _FLOW_SEGMENT = SEG_CLASS * 2 + SEG_TYPE
@@ -49,6 +55,42 @@ def _join_years(snapshots: list[dict[str, np.ndarray]],
     columns = {k: np.concatenate([s[k] for s in snapshots]) for k in snapshots[0]}
     return pd.DataFrame({k: _labels(labels[k], v) if k in labels else v
                          for k, v in columns.items()})
+
+
+def segment_flows_numpy(pool: np.ndarray, load_w: np.ndarray, home: np.ndarray,
+                        dc_node: np.ndarray, flow_segment: np.ndarray, km: np.ndarray,
+                        latency_ms: np.ndarray, intensity: np.ndarray,
+                        transfer_per_1000km: float, n: int) -> tuple[np.ndarray, ...]:
+    """The recorder's pass over the placed segments ([enterprise, segment] `pool` >= 0, in
+    row-major order): flows [origin x serving node x flow segment] and node_served [node],
+    MW; the placed loads (MW); for the load served away from its origin, its MW, its network
+    cost terms (RMB) and latency x MW. The reference of the compiled
+    `model._kernels.segment_flows`, which gives the same numbers
+    (tests/test_performance_equivalence.py)."""
+    placed = np.flatnonzero(pool >= 0)               # placed segments, row-major
+    rows = placed // pool.shape[1]                   # (not np.divmod: 3x slower)
+    segs = placed - rows * pool.shape[1]
+    seg_pool = pool.ravel()[placed]
+    load_mw = load_w.ravel()[placed] / 1e6
+    serving = dc_node[seg_pool >> 1]                 # pool // 2
+    origin = home[rows]
+    key = (origin * n + serving) * 6 + flow_segment[segs]
+    flows = np.bincount(key, weights=load_mw, minlength=n * n * 6)
+    node_served = np.bincount(serving, weights=load_mw, minlength=n)
+    away = np.flatnonzero(serving != origin)         # load served away from its origin
+    o_away, s_away, load_away = origin[away], serving[away], load_mw[away]
+    cost = transfer_per_1000km * km[o_away, s_away] / 1000.0 * intensity[rows[away]] \
+        * load_away * 1000.0
+    latency_load = latency_ms[o_away, s_away] * load_away
+    return flows, node_served, load_mw, load_away, cost, latency_load
+
+
+def _segment_pass():
+    """The compiled segment pass if built, else (or with EDWC_KERNEL=numpy in the
+    environment, as for the market: model.market.use_kernel) the numpy one."""
+    if _COMPILED_FLOWS is None or os.environ.get("EDWC_KERNEL", "compiled") == "numpy":
+        return segment_flows_numpy
+    return _COMPILED_FLOWS
 
 
 class Recorder:
@@ -76,23 +118,19 @@ class Recorder:
         m = self.model
         f, t, acc, n = m.fleet, m.enterprises, m.account, m.map.n
         role = m.map.role
-        placed = np.flatnonzero(t.pool >= 0)          # placed segments, row-major
-        rows, segs = np.divmod(placed, len(SEGMENTS))
-        pool = t.pool.ravel()[placed]
-        load_mw = t.load_w.ravel()[placed] / 1e6
-        serving = f.node[pool // 2]
-        origin = t.home[rows]
-        # served MW by origin x serving node x latency class x compute type, and the same by
-        # serving role x origin role
-        key = (origin * n + serving) * 6 + _FLOW_SEGMENT[segs]
-        flows = np.bincount(key, weights=load_mw, minlength=n * n * 6)
+        terms = m.last_terms
+        # served MW by origin x serving node x latency class x compute type (and below, the
+        # same by serving role x origin role), by serving node, and the load served away
+        # from its origin
+        flows, node_served, load_mw, load_away, cost_away, latency_load = _segment_pass()(
+            t.pool, t.load_w, t.home, f.node, _FLOW_SEGMENT, m.map.km, terms.latency_ms,
+            t.intensity, float(terms.transfer_per_1000km), n)
         one_hot = np.eye(3)[role]
         by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
         want = m.want_w
         want_seg = np.einsum("es->s", want) / 1e6       # integer W: exact in any order
         demand = float(want_seg.sum())
-        node_served = np.bincount(serving, weights=load_mw, minlength=n)
         node_demand = np.bincount(t.home, weights=np.einsum("es->e", want) / 1e6, minlength=n)
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
@@ -109,13 +147,7 @@ class Recorder:
                              out=np.zeros(f.n), where=cap.sum(axis=1) > 0)
         price_node_w = np.bincount(f.node, weights=price_dc * cap.sum(axis=1), minlength=n)
         node_price = np.divide(price_node_w, node_cap, out=np.zeros(n), where=node_cap > 0)
-        away = np.flatnonzero(serving != origin)          # load served away from its origin
-        o_away, s_away, load_away = origin[away], serving[away], load_mw[away]
-        terms = m.last_terms
-        km = m.map.km[o_away, s_away]
-        network_cost = float((terms.transfer_per_1000km * km / 1000.0 * t.intensity[rows[away]]
-                              * load_away * 1000.0).sum())
-        latency = terms.latency_ms[o_away, s_away]
+        network_cost = float(cost_away.sum())
         migrated = float(load_away.sum())
         subsidy_node = acc.voucher_paid + acc.discount_paid + acc.capex_subsidy
         revenue_node = np.bincount(f.node, weights=acc.revenue, minlength=n)
@@ -182,7 +214,7 @@ class Recorder:
             "uhv_tariff_rmb": float(m.grids.uhv[2]),
             "network_cost_rmb": network_cost,
             "migrated_mw": migrated,
-            "mean_latency_ms_migrated": _ratio(float((latency * load_away).sum()), migrated),
+            "mean_latency_ms_migrated": _ratio(float(latency_load.sum()), migrated),
         })
         self.national.append(rec)
         grids, govs = m.grids, m.local_govs

@@ -15,7 +15,22 @@ number does not depend on how many entities there are or which of them take part
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+try:
+    from model._kernels import entity_key as _COMPILED_ENTITY_KEY
+    from model._kernels import keyed_uniform as _COMPILED_UNIFORM
+    from model._kernels import stream_words as _COMPILED_WORDS
+except ImportError:      # not built (a source tree without `pip install`): numpy / Python
+    _COMPILED_UNIFORM = _COMPILED_WORDS = _COMPILED_ENTITY_KEY = None
+
+
+def _compiled() -> bool:
+    """Whether the compiled helpers (model/_kernels.pyx) are used: built, and not turned off
+    with EDWC_KERNEL=numpy (as for the market: model.market.use_kernel)."""
+    return _COMPILED_WORDS is not None and os.environ.get("EDWC_KERNEL", "compiled") != "numpy"
 
 # Process ids: the first element of every spawn key. Append new processes; never renumber.
 PROCESSES: dict[str, int] = {
@@ -52,6 +67,7 @@ class Streams:
         self.seed = int(seed)
         self._run_mix = _mix_run_entropy(self.seed)   # SeedSequence state after the seed
         self._prefix_mix: dict[tuple[int, ...], tuple[list[int], int]] = {}  # see _pool
+        self._compiled = _compiled()   # compiled helpers (EDWC_KERNEL read once per run)
 
     def key(self, process: str, *key: int) -> tuple[int, ...]:
         """The spawn key of `process` for `key` (non-negative integers)."""
@@ -71,26 +87,41 @@ class Streams:
         """The uniforms of `generator(process, *key).random(k)` (the same numbers, drawn on
         in order by successive calls), for streams of a few numbers each (one per
         node-month): no numpy objects are built."""
-        state = _generate_state(self._pool(process, *key), 4)
+        state = self._state(process, key, 4)
         return Uniforms((state[0] << 64) | state[1], (state[2] << 64) | state[3])
 
     def call_key(self, process: str, *key: int) -> int:
         """A 63-bit key of `process` for `key` (e.g. one market call's taste shocks): the
         first 64-bit word of the stream's SeedSequence state, shifted right by one."""
-        return _generate_state(self._pool(process, *key), 1)[0] >> 1
+        return self._state(process, key, 1)[0] >> 1
+
+    def _state(self, process: str, key: tuple[int, ...], n_words: int) -> list[int]:
+        """`generate_state(n_words, np.uint64)` of the stream's SeedSequence, as Python ints:
+        compiled (model/_kernels.pyx, the same words) for key parts below 2^64, else in
+        Python integers."""
+        if self._compiled:
+            parts = self.key(process, *key)
+            try:
+                return _COMPILED_WORDS(*self._prefix(parts[:-2]), parts[-2:], n_words)
+            except OverflowError:
+                pass
+        return _generate_state(self._pool(process, *key), n_words)
 
     def _pool(self, process: str, *key: int) -> list[int]:
         """The entropy pool of `SeedSequence(seed, spawn_key=self.key(process, *key))`. The
         state after all but the last two parts of the key is kept (the streams of one
         process and month share it)."""
         parts = self.key(process, *key)
-        head, tail = parts[:-2], parts[-2:]
+        return _mix_words(*self._prefix(parts[:-2]), parts[-2:])[0]
+
+    def _prefix(self, head: tuple[int, ...]) -> tuple[list[int], int]:
+        """Pool and hash constant after the seed and the key parts `head` (kept)."""
         mixed = self._prefix_mix.get(head)
         if mixed is None:
             if len(self._prefix_mix) > 64:
                 self._prefix_mix.clear()
             mixed = self._prefix_mix[head] = _mix_words(*self._run_mix, head)
-        return _mix_words(*mixed, tail)[0]
+        return mixed
 
     def enterprise(self, attribute: str) -> np.random.Generator:
         """The stream of one attribute drawn at enterprise creation."""
@@ -100,7 +131,9 @@ class Streams:
         """Uniforms in (0, 1), one per entity key (any shape), for `process` keyed by `key`
         (e.g. month): the number of an entity depends on its own key only, not on which or
         how many other entities draw."""
-        return keyed_uniform(self.call_key(process, *key), keys)
+        call = self.call_key(process, *key)
+        return _COMPILED_UNIFORM(call, keys) if self._compiled else \
+            keyed_uniform_numpy(call, keys)
 
 
 class Uniforms:
@@ -250,7 +283,19 @@ def combine(key: np.ndarray, part: np.ndarray) -> np.ndarray:
 def entity_key(*parts: int) -> int:
     """A stable 62-bit identity from non-negative integers (e.g. month, node, type, project);
     room is left to append a compute-type bit and stay a non-negative int64. The same
-    numbers as `combine` folded over the parts, in Python integers (one key at a time)."""
+    numbers as `combine` folded over the parts, in Python integers (one key at a time);
+    compiled (model/_kernels.pyx) for parts below 2^64 whenever it is built (EDWC_KERNEL
+    is not read here: it costs more than the key; tests/test_streams.py compares the two)."""
+    if _COMPILED_ENTITY_KEY is not None:
+        try:
+            return _COMPILED_ENTITY_KEY(*parts)
+        except OverflowError:
+            pass
+    return entity_key_python(*parts)
+
+
+def entity_key_python(*parts: int) -> int:
+    """`entity_key` in Python integers (the reference of the compiled one)."""
     key = 0
     for p in parts:
         x = key ^ ((int(p) + _GOLDEN_INT) & _MASK64)
@@ -261,6 +306,15 @@ def entity_key(*parts: int) -> int:
 
 
 def keyed_uniform(call: int, keys: np.ndarray) -> np.ndarray:
+    """Uniforms in (0, 1) of (call, key), elementwise over `keys` (int64): compiled
+    (model/_kernels.pyx) if built, else (or with EDWC_KERNEL=numpy) `keyed_uniform_numpy`;
+    the same numbers (tests/test_streams.py)."""
+    if not _compiled():
+        return keyed_uniform_numpy(call, keys)
+    return _COMPILED_UNIFORM(call, keys)
+
+
+def keyed_uniform_numpy(call: int, keys: np.ndarray) -> np.ndarray:
     """Uniforms in (0, 1) of (call, key), elementwise over `keys` (int64)."""
     h = combine(np.array(call, dtype=np.uint64), np.asarray(keys, dtype=np.int64).view(np.uint64))
     return ((h >> _S11).astype(np.float64) + 0.5) * 2.0 ** -53

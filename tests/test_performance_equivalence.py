@@ -36,9 +36,10 @@ def test_the_compiled_kernel_is_built_and_used():
     assert market.use_kernel(), "model/_market_kernel.pyx is not built: run `make setup`"
 
 
-@pytest.mark.parametrize("beta_scale", [1.0, 0.01, 100.0])
+@pytest.mark.parametrize("beta_scale", [1.0, 0.01, 100.0, -1.0])
 def test_compiled_draw_equals_the_numpy_pass(real_month, monkeypatch, beta_scale):
-    """beta x 0.01: shocks dominate, few pools pruned; beta x 100: costs dominate."""
+    """beta x 0.01: shocks dominate, few pools pruned; beta x 100: costs dominate; beta x -1:
+    a logit scale of the other sign (the systematic part's order reversed)."""
     c, p, t, noise, priority = real_month
     c = dataclasses.replace(c, beta=c.beta * beta_scale)
     compiled, free_c = market.place(c, p, t, noise, priority)
@@ -76,3 +77,53 @@ def test_fleet_columns_keep_every_row_when_growing_and_replaced():
     assert fleet.pue[0] == 9.9
     np.testing.assert_array_equal(fleet.cap_mw[:, 1], 2.0 * np.arange(100))
     np.testing.assert_array_equal(fleet.price, 0.0)
+
+
+def test_compiled_segment_pass_equals_the_numpy_pass():
+    """The recorder's pass over the placed segments (model/_kernels.pyx) gives the numpy
+    pass's numbers bit for bit, on a real month of a small run (with splits and evictions)."""
+    from model import recorder
+    from model.model import EDWCModel
+    assert recorder._COMPILED_FLOWS is not None, "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2025-06"])))
+    m.run()
+    t, f, terms = m.enterprises, m.fleet, m.last_terms
+    args = (t.pool, t.load_w, t.home, f.node, recorder._FLOW_SEGMENT, m.map.km,
+            terms.latency_ms, t.intensity, float(terms.transfer_per_1000km), m.map.n)
+    compiled = recorder._COMPILED_FLOWS(*args)
+    reference = recorder.segment_flows_numpy(*args)
+    assert (t.pool >= 0).sum() > 1000 and len(reference[3]) > 100   # placed, and some away
+    for a, b in zip(compiled, reference, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert float(compiled[2].sum()) == float(reference[2].sum())
+
+
+def test_compiled_grid_sums_equal_bincount():
+    """model.segment_sums: the compiled sums by pool and the voucher claims by home give
+    np.bincount's numbers bit for bit (a real month of a small run; random masks), and an
+    index out of range falls back to numpy, which raises as before."""
+    from model import segment_sums as ss
+    from model.model import EDWCModel
+    assert ss.compiled(), "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2024-06"])))
+    m.run()
+    t, f = m.enterprises, m.fleet
+    rng = np.random.default_rng(0)
+    placed = t.pool >= 0
+    for mask in (placed, placed & (rng.random(placed.shape) < 0.5), np.zeros_like(placed)):
+        for weight in (t.load_w, -t.load_w, rng.integers(-10**12, 10**12, t.pool.shape)):
+            np.testing.assert_array_equal(ss.pool_sums(t.pool, weight, mask, 2 * f.n),
+                                          ss.pool_sums_numpy(t.pool, weight, mask, 2 * f.n))
+    with pytest.raises(ValueError):
+        ss.pool_sums(t.pool, t.load_w, np.ones_like(placed), 2 * f.n)   # -1 pools: bincount
+    n = m.map.n
+    table = rng.random((n, n, 2)) * (rng.random((n, 1, 1)) < 0.5)
+    claiming = table.reshape(n, -1).any(axis=1)
+    compiled = ss.voucher_claims(t.pool, t.load_w, t.home, claiming, f.node, table, f.price)
+    reference = ss.voucher_claims_numpy(t.pool, t.load_w, t.home, claiming, f.node, table,
+                                        f.price)
+    assert (compiled > 0).sum() > 2
+    np.testing.assert_array_equal(compiled, reference)

@@ -63,7 +63,7 @@ def test_ranks_and_pick():
 
 def test_entity_key_is_combine_folded_over_the_parts():
     """entity_key works in Python integers; it must give combine's uint64 numbers."""
-    from model.streams import combine
+    from model.streams import combine, entity_key_python
     rng = np.random.default_rng(0)
     for _ in range(500):
         parts = [int(x) for x in rng.integers(0, 2**62, rng.integers(1, 6))]
@@ -71,16 +71,21 @@ def test_entity_key_is_combine_folded_over_the_parts():
         for p in parts:
             key = combine(key, np.array([p], dtype=np.uint64))
         assert entity_key(*parts) == int(key[0] >> np.uint64(2))
+        assert entity_key_python(*parts) == entity_key(*parts)     # compiled and Python
+    assert entity_key(2**64 + 5, 3) == entity_key_python(2**64 + 5, 3)   # (Python beyond)
 
 
+@pytest.mark.parametrize("mode", ["compiled", "numpy"])
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 + 5, 2**70 + 3, 2**140 + 9])
-def test_plain_python_streams_give_numpys_numbers(seed):
-    """Streams.uniforms and call_key (SeedSequence and PCG64 written out in Python ints)
-    give exactly the numbers of numpy's SeedSequence / PCG64 / Generator.random."""
+def test_plain_python_streams_give_numpys_numbers(seed, mode, monkeypatch):
+    """Streams.uniforms and call_key (SeedSequence and PCG64 written out in Python ints, its
+    mixing compiled in model/_kernels.pyx, or in Python with EDWC_KERNEL=numpy) give exactly
+    the numbers of numpy's SeedSequence / PCG64 / Generator.random."""
+    monkeypatch.setenv("EDWC_KERNEL", mode)
     s = Streams(seed)
     rng = np.random.default_rng(seed % 1000)
     for _ in range(200):
-        key = [int(x) for x in rng.choice([0, 1, 5, 300, 24_000, 2**33 + 1],
+        key = [int(x) for x in rng.choice([0, 1, 5, 300, 24_000, 2**33 + 1, 2**64 + 7],
                                           size=int(rng.integers(0, 5)))]
         g, u = s.generator("investment", *key), s.uniforms("investment", *key)
         assert u.random(4) + u.random(3) == list(g.random(4)) + list(g.random(3))
@@ -99,3 +104,20 @@ def test_segment_keys_are_distinct_after_growth_and_splits():
     keys = m.enterprises.segment_keys()
     assert m.enterprises.n > 2000          # splits happened
     assert np.unique(keys).size == keys.size
+
+
+def test_compiled_keyed_uniforms_give_numpys_numbers():
+    """model/_kernels.pyx's keyed uniforms equal keyed_uniform_numpy bit for bit, for keys of
+    any shape and sign (int64 keys wrap to uint64 as numpy's view does)."""
+    from model import streams
+    assert streams._COMPILED_UNIFORM is not None, "model/_kernels.pyx is not built"
+    rng = np.random.default_rng(3)
+    cases = [rng.integers(-2**63, 2**63 - 1, (300, 6), dtype=np.int64),
+             rng.integers(0, 2**62, 1000)[::3], np.array([5]), np.zeros(0, dtype=np.int64),
+             [1, 2, 3]]
+    for call in (0, 12345, 2**63 - 1):
+        for keys in cases:
+            compiled = streams.keyed_uniform(call, keys)
+            reference = streams.keyed_uniform_numpy(call, keys)
+            assert compiled.shape == reference.shape and compiled.dtype == reference.dtype
+            np.testing.assert_array_equal(compiled, reference)

@@ -1,0 +1,194 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled passes of the model outside the market draw (Cython; `model/_market_kernel.pyx` is
+the market's). Each gives exactly the numbers of a numpy implementation that is kept as the
+reference and that the tests compare with (compiled without fast-math: no reassociation, no
+FMA); a sum that numpy takes pairwise is left to numpy, over an array built here element by
+element in the numpy expression's order.
+
+`segment_flows`: the recorder's pass over the placed enterprise segments
+(`model.recorder.segment_flows_numpy`); `pool_sums` and `voucher_claims`: sums over the
+[enterprise, segment] grid (`model.segment_sums`); `keyed_uniform`, `stream_words` and
+`entity_key`: the keyed uniforms, SeedSequence words and entity keys of `model.streams`
+(splitmix64's finaliser and SeedSequence's hash in wrapping uint64 / uint32 arithmetic).
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+import numpy as np
+
+
+def segment_flows(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+                  const int64_t[::1] home, const int64_t[::1] dc_node,
+                  const int64_t[::1] flow_segment, const double[:, ::1] km,
+                  const double[:, ::1] latency_ms, const double[::1] intensity,
+                  double transfer_per_1000km, Py_ssize_t n):
+    """One pass over the [enterprise, segment] grid in row-major order, as
+    `model.recorder.segment_flows_numpy`: flows (served MW by origin x serving node x flow
+    segment, summed in that order), node_served, the placed loads (MW) and, for the load
+    served away from its origin, its MW, its network cost terms and latency x MW."""
+    cdef Py_ssize_t e = pool.shape[0], s_count = pool.shape[1], r, s, k = 0, a = 0
+    cdef int64_t p, origin, serving, key
+    cdef double mw
+    flows_a = np.zeros(n * n * 6)
+    served_a = np.zeros(n)
+    load_a = np.empty(e * s_count)
+    away_a = np.empty(e * s_count)
+    cost_a = np.empty(e * s_count)
+    lat_a = np.empty(e * s_count)
+    cdef double[::1] flows = flows_a, node_served = served_a, load_mw = load_a
+    cdef double[::1] load_away = away_a, cost_away = cost_a, lat_away = lat_a
+    with nogil:
+        for r in range(e):
+            origin = home[r]
+            for s in range(s_count):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                mw = <double>load_w[r, s] / 1e6
+                serving = dc_node[p >> 1]
+                key = (origin * n + serving) * 6 + flow_segment[s]
+                flows[key] += mw
+                node_served[serving] += mw
+                load_mw[k] = mw
+                k += 1
+                if serving != origin:
+                    load_away[a] = mw
+                    cost_away[a] = (transfer_per_1000km * km[origin, serving] / 1000.0
+                                    * intensity[r] * mw * 1000.0)
+                    lat_away[a] = latency_ms[origin, serving] * mw
+                    a += 1
+    return flows_a, served_a, load_a[:k], away_a[:a], cost_a[:a], lat_a[:a]
+
+
+cdef uint64_t _M1 = 0xBF58476D1CE4E5B9ULL
+cdef uint64_t _M2 = 0x94D049BB133111EBULL
+cdef uint64_t _GOLDEN = 0x9E3779B97F4A7C15ULL
+cdef double _SCALE = 2.0 ** -53
+
+
+cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
+    x = (x ^ (x >> 30)) * _M1
+    x = (x ^ (x >> 27)) * _M2
+    return x ^ (x >> 31)
+
+
+def keyed_uniform(uint64_t call, keys):
+    """`model.streams.keyed_uniform_numpy`: uniforms in (0, 1) of (call, key), elementwise
+    over `keys` (int64, any shape): ((mix64(call ^ (key + golden)) >> 11) + 0.5) x 2^-53."""
+    k = np.asarray(keys, dtype=np.int64)
+    out = np.empty(k.shape)
+    cdef const int64_t[::1] kv = np.ascontiguousarray(k.reshape(-1))
+    cdef double[::1] ov = out.reshape(-1)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(kv.shape[0]):
+            ov[i] = (<double>(_mix64(call ^ (<uint64_t>kv[i] + _GOLDEN)) >> 11) + 0.5) * _SCALE
+    return out[()] if out.ndim == 0 else out      # a 0-d key gives a scalar, as numpy's
+
+
+# numpy.random.SeedSequence's hash constants (model/streams.py writes them out in Python ints)
+cdef uint32_t _MULT_A = 0x931E8875
+cdef uint32_t _INIT_B = 0x8B51F9DD
+cdef uint32_t _MULT_B = 0x58F38DED
+cdef uint32_t _MIX_MULT_L = 0xCA01F9DD
+cdef uint32_t _MIX_MULT_R = 0x4973F715
+
+
+def stream_words(pool, uint32_t h, parts, Py_ssize_t n_words):
+    """`model.streams._generate_state(_mix_words(pool, h, parts)[0], n_words)` in uint32
+    arithmetic: the pool (four 32-bit words) and hash constant `h` after mixing in `parts`
+    (spawn-key entries below 2^64; OverflowError otherwise), then `n_words` 64-bit words of
+    SeedSequence.generate_state, as a list of Python ints."""
+    cdef uint32_t p[4]
+    cdef uint32_t word, value, result, g
+    cdef uint64_t part, lo, hi
+    cdef Py_ssize_t i, k
+    for i in range(4):
+        p[i] = pool[i]
+    for obj in parts:
+        part = obj
+        while True:       # the part's 32-bit words, low first ([0] for 0)
+            word = <uint32_t>(part & 0xFFFFFFFF)
+            for i in range(4):
+                value = word ^ h            # hashmix
+                h = h * _MULT_A
+                value = value * h
+                value = value ^ (value >> 16)
+                result = _MIX_MULT_L * p[i] - _MIX_MULT_R * value      # mix
+                p[i] = result ^ (result >> 16)
+            part >>= 32
+            if part == 0:
+                break
+    out = []
+    g = _INIT_B
+    for k in range(n_words):
+        value = p[(2 * k) % 4] ^ g
+        g = g * _MULT_B
+        value = value * g
+        lo = value ^ (value >> 16)
+        value = p[(2 * k + 1) % 4] ^ g
+        g = g * _MULT_B
+        value = value * g
+        hi = value ^ (value >> 16)
+        out.append(lo | (hi << 32))
+    return out
+
+
+def entity_key(*parts):
+    """`model.streams.entity_key` (combine folded over non-negative `parts` below 2^64, then
+    >> 2) in uint64 arithmetic; OverflowError for a part out of that range."""
+    cdef uint64_t key = 0, p
+    for obj in parts:
+        p = obj
+        key = _mix64(key ^ (p + _GOLDEN))
+    return key >> 2
+
+
+def pool_sums(const int64_t[:, ::1] pool, const int64_t[:, ::1] weight,
+              const uint8_t[:, ::1] mask, Py_ssize_t n_out):
+    """`np.bincount(pool[mask], weights=weight[mask], minlength=n_out)` (model.segment_sums):
+    float64 sums of the weights by pool, added in row-major order. ValueError if a masked
+    pool is outside [0, n_out) (where bincount would fail or return a longer array)."""
+    out_a = np.zeros(n_out)
+    cdef double[::1] out = out_a
+    cdef Py_ssize_t r, s, bad = 0
+    cdef int64_t p
+    with nogil:
+        for r in range(pool.shape[0]):
+            for s in range(pool.shape[1]):
+                if mask[r, s]:
+                    p = pool[r, s]
+                    if p < 0 or p >= n_out:
+                        bad = 1
+                        break
+                    out[p] += <double>weight[r, s]
+            if bad:
+                break
+    if bad:
+        raise ValueError("a pool index outside [0, n_out)")
+    return out_a
+
+
+def voucher_claims(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+                   const int64_t[::1] home, const uint8_t[::1] claiming,
+                   const int64_t[::1] dc_node, const double[::1] table,
+                   const double[::1] price, Py_ssize_t n):
+    """`model.segment_sums.voucher_claims_numpy`: voucher claims (RMB) by home node of the
+    placed segments of claiming homes, table[(home x n + dc node) x 2 + type] x price x
+    load / 1e3 each, added in row-major order."""
+    out_a = np.zeros(n)
+    cdef double[::1] out = out_a
+    cdef Py_ssize_t r, s
+    cdef int64_t p, h
+    with nogil:
+        for r in range(pool.shape[0]):
+            h = home[r]
+            if not claiming[h]:
+                continue
+            for s in range(pool.shape[1]):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                out[h] += (table[(h * n + dc_node[p >> 1]) * 2 + (p & 1)] * price[p]
+                           * <double>load_w[r, s] / 1e3)
+    return out_a
