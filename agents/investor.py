@@ -259,11 +259,10 @@ class Investor:
         m = self.model
         e, n = m.enterprises, m.map.n
         placed = e.pool >= 0
-        rows = np.nonzero(placed)[0]
-        serving = m.fleet.node[e.pool[placed] // 2]
-        home = e.home[rows]
-        away = home != serving
-        return np.bincount(home[away] * n + serving[away], weights=e.load_w[placed][away],
+        serving = m.fleet.node[np.where(placed, e.pool, 0) >> 1]     # pool // 2: its DC row
+        home = e.home[:, None]
+        away = np.where(placed & (home != serving), e.load_w, 0)
+        return np.bincount((home * n + serving).ravel(), weights=away.ravel(),
                            minlength=n * n).reshape(n, n)
 
     def project_draw(self, process: str, key: int) -> float:
