@@ -224,8 +224,7 @@ class Investor:
         flows = None
         for q in np.flatnonzero(quota > 0):
             pue = min(f.best_pue(int(q), m.month), self.pue_cap_new(int(q), rules))
-            headroom_mw = max(quota[q] * 1e6 - m.account.node_energy[q] * 12, 0.0) \
-                / (s.quota_load_factor * pue * HOURS_PER_YEAR)
+            headroom_mw = max(self.quota_headroom_mw(int(q), pue), 0.0)
             want = np.maximum(gap[q], 0.0)
             if want.sum() <= headroom_mw:
                 continue
@@ -244,12 +243,24 @@ class Investor:
                             * self.movable_share(int(q)))
         return out
 
+    def quota_headroom_mw(self, node: int, pue: float) -> float:
+        """MW of new capacity at design PUE `pue` that `node`'s yearly energy quota still
+        admits (this month's DC energy x 12 plus the project at supply.quota_load_factor);
+        infinite where the node has no quota, negative where it is already over."""
+        m = self.model
+        quota = m.config.geography.nodes[node].energy_quota_twh
+        if quota <= 0:
+            return float("inf")
+        return (quota * 1e6 - m.account.node_energy[node] * 12) \
+            / (m.config.supply.quota_load_factor * pue * HOURS_PER_YEAR)
+
     def movable_share(self, node: int) -> np.ndarray:
         """[type] share of the demand of customers at home in `node` that may be served
         elsewhere: interactive and batch segments not bound by data residency."""
         e = self.model.enterprises
-        d = e.demand_mw[e.home == node]
-        movable = np.where((SEG_CLASS[None, :] >= 1) & ~e.resident[e.home == node], d, 0.0)
+        home = e.home == node
+        d = e.demand_mw[home]
+        movable = np.where((SEG_CLASS[None, :] >= 1) & ~e.resident[home], d, 0.0)
         total = np.bincount(SEG_TYPE, weights=d.sum(axis=0), minlength=2)
         return np.divide(np.bincount(SEG_TYPE, weights=movable.sum(axis=0), minlength=2),
                          total, out=np.zeros(2), where=total > 0)
@@ -406,10 +417,7 @@ class Investor:
                          rules, expected_util, view), capex_total * (1 - subsidy_rate), key):
             return False
         acc = m.account
-        quota = geo.energy_quota_twh
-        energy_ok = quota <= 0 or (
-            acc.node_energy[node] * 12
-            + size_mw * s.quota_load_factor * pue * HOURS_PER_YEAR) / 1e6 <= quota
+        energy_ok = size_mw <= self.quota_headroom_mw(node, pue)
         case = float(acc.node_util[node]) if expected_util is None else expected_util
         if not m.national.approve(node, m.month, case, exempt, energy_ok, float(draws[0]),
                                   size_mw):
