@@ -24,11 +24,11 @@ Loads are integer watts so that capacity sums are exact in any order.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from model.kernel_switch import compiled_wanted
 from model.streams import keyed_gumbel
 
 try:
@@ -236,7 +236,7 @@ def use_kernel() -> bool:
     """Whether the market draws with the compiled kernel (`model/_market_kernel.pyx`, built by
     `pip install`); EDWC_KERNEL=numpy in the environment selects the numpy pass
     (`_draw_numpy`), as does a checkout where the kernel was not built."""
-    return _KERNEL is not None and os.environ.get("EDWC_KERNEL", "compiled") != "numpy"
+    return _KERNEL is not None and compiled_wanted()
 
 
 def _kernel_args(c: Choosers, p: Pools, t: Terms, tables: tuple, noise: int) -> tuple:

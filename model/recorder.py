@@ -7,7 +7,6 @@ model code."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +24,7 @@ from model.constants import (
     ROLES,
     WEST,
 )
+from model.kernel_switch import compiled_wanted
 from model.state import ModelState, Rules
 
 try:
@@ -88,7 +88,7 @@ def segment_flows_numpy(pool: np.ndarray, load_w: np.ndarray, home: np.ndarray,
 def _segment_pass():
     """The compiled segment pass if built, else (or with EDWC_KERNEL=numpy in the
     environment, as for the market: model.market.use_kernel) the numpy one."""
-    if _COMPILED_FLOWS is None or os.environ.get("EDWC_KERNEL", "compiled") == "numpy":
+    if _COMPILED_FLOWS is None or not compiled_wanted():
         return segment_flows_numpy
     return _COMPILED_FLOWS
 

@@ -6,9 +6,9 @@ market, `model.market.use_kernel`); tests/test_performance_equivalence.py compar
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from model.kernel_switch import compiled_wanted
 
 try:
     from model._kernels import pool_sums as _COMPILED_POOL_SUMS
@@ -19,8 +19,7 @@ except ImportError:      # not built (a source tree without `pip install`): nump
 
 def compiled() -> bool:
     """Whether the compiled sums are used."""
-    return _COMPILED_POOL_SUMS is not None and \
-        os.environ.get("EDWC_KERNEL", "compiled") != "numpy"
+    return _COMPILED_POOL_SUMS is not None and compiled_wanted()
 
 
 def pool_sums(pool: np.ndarray, weight: np.ndarray, mask: np.ndarray, n_out: int

@@ -15,9 +15,9 @@ number does not depend on how many entities there are or which of them take part
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from model.kernel_switch import compiled_wanted
 
 try:
     from model._kernels import entity_key as _COMPILED_ENTITY_KEY
@@ -30,7 +30,7 @@ except ImportError:      # not built (a source tree without `pip install`): nump
 def _compiled() -> bool:
     """Whether the compiled helpers (model/_kernels.pyx) are used: built, and not turned off
     with EDWC_KERNEL=numpy (as for the market: model.market.use_kernel)."""
-    return _COMPILED_WORDS is not None and os.environ.get("EDWC_KERNEL", "compiled") != "numpy"
+    return _COMPILED_WORDS is not None and compiled_wanted()
 
 # Process ids: the first element of every spawn key. Append new processes; never renumber.
 PROCESSES: dict[str, int] = {
