@@ -15,8 +15,10 @@ that picked it in priority order while their load fits; the rest are rejected, n
 pool again this month and choose among what is left. Load still unplaced after the
 last round is unserved (recorded, never dropped).
 
-`place` does this for all choosers at once with numpy; `place_reference` applies the same rule
-one chooser at a time in plain Python. Both use the same taste shocks, so they must give
+`place` does this for all choosers at once: in the compiled kernel (`model/_market_kernel.pyx`,
+built by `pip install`) or, with EDWC_KERNEL=numpy or where it is not built, with numpy (the
+reference pass the kernel is tested against); `place_reference` applies the same rule one
+chooser at a time in plain Python. All three use the same taste shocks, so they must give
 identical placements (tests/test_market.py); the benchmark measures the speed ratio.
 Loads are integer watts so that capacity sums are exact in any order.
 """
@@ -151,6 +153,8 @@ def place(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.ndarray
     noise: key of this market call's taste shocks; priority: rank of each chooser (0 first).
     Choosers of each compute type only see pools of that type, so each type is one pass.
     """
+    if use_kernel():
+        return _place_compiled(c, p, t, noise, priority)
     assigned = np.full(len(c), -1, dtype=np.int64)
     free = p.free_w.copy()
     for ctype in np.flatnonzero(np.bincount(c.ctype)):   # the types present (np.unique's)
@@ -192,28 +196,17 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     n_ranks = int(priority.max()) + 1
     feasible = feasible_pools(c, p, t, tables)
     active = np.arange(len(c))
-    kernel = _kernel_args(c, p, t, tables, noise) if use_kernel() else None
     for r in range(ROUNDS):
-        if kernel is not None:       # compiled: draws only over open cells
-            choice = np.empty(active.size, dtype=np.int64)
-            _KERNEL.draw(active, feasible.view(np.uint8), free, c.load_w, *kernel,
-                         choice)
-            has = choice >= 0
-            if not has.all():
-                active, choice = active[has], choice[has]
-            if active.size == 0:
-                break
-        else:                        # numpy: the reference pass
-            ok = free[None, :] >= c.load_w[active][:, None]
-            ok &= feasible if r == 0 else feasible[active]
-            has = ok.any(axis=1)
-            if not has.all():
-                active, ok = active[has], ok[has]
-            if active.size == 0:
-                break
-            choice = _draw_numpy(c if active.size == len(c) else _subset(c, active), p, t,
-                                 tables, ok, noise)
-            del ok
+        ok = free[None, :] >= c.load_w[active][:, None]
+        ok &= feasible if r == 0 else feasible[active]
+        has = ok.any(axis=1)
+        if not has.all():
+            active, ok = active[has], ok[has]
+        if active.size == 0:
+            break
+        choice = _draw_numpy(c if active.size == len(c) else _subset(c, active), p, t,
+                             tables, ok, noise)
+        del ok
         # clear: per pool, accept in priority order while the load fits
         order = np.argsort(choice * n_ranks + priority[active], kind="stable")  # pool, rank
         ch, idx = choice[order], active[order]
@@ -232,29 +225,46 @@ def _place_one_type(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     return assigned, free
 
 
+def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """`place` with its whole round loop (draws and clearing), for both compute types at
+    once, in the compiled kernel (`model/_market_kernel.pyx`, `place`): the same rule, the
+    same numbers. The choosers go in in priority order (ranks are distinct), so the kernel
+    clears each pool in that order without a sort; feasibility is read from the `reach`
+    table, the compute types and the residency flag instead of a [chooser, pool] matrix."""
+    assigned = np.full(len(c), -1, dtype=np.int64)
+    free = np.array(p.free_w, dtype=np.int64)          # a copy, updated by the kernel
+    hopeful = np.flatnonzero(c.load_w <= free.max(initial=0))
+    if hopeful.size == 0:
+        return assigned, free
+    order = hopeful[np.argsort(priority[hopeful], kind="stable")]
+    base, transfer, risk, green, reach = cost_tables(p, t)
+    n_classes = base.shape[1]
+    i64, f64 = np.int64, np.float64
+    _KERNEL.place(
+        order.astype(i64, copy=False),
+        np.ascontiguousarray(reach.reshape(-1, reach.shape[2])).view(np.uint8),
+        np.ascontiguousarray(c.resident, dtype=bool).view(np.uint8),
+        np.ascontiguousarray(c.ctype, dtype=i64), np.ascontiguousarray(p.node, dtype=i64),
+        np.ascontiguousarray(p.ctype, dtype=i64), free,
+        np.ascontiguousarray(c.load_w, dtype=i64),
+        np.ascontiguousarray(c.home * n_classes + c.lclass, dtype=i64),
+        np.ascontiguousarray(c.home, dtype=i64), np.ascontiguousarray(c.current, dtype=i64),
+        np.ascontiguousarray(c.beta, dtype=f64), np.ascontiguousarray(c.intensity, dtype=f64),
+        np.ascontiguousarray(c.risk, dtype=f64), np.ascontiguousarray(c.green, dtype=f64),
+        np.ascontiguousarray(c.key, dtype=i64),
+        np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=f64),
+        np.ascontiguousarray(transfer, dtype=f64), np.ascontiguousarray(risk, dtype=f64),
+        np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(p.key, dtype=i64),
+        float(t.migration), np.uint64(noise), ROUNDS, assigned)
+    return assigned, free
+
+
 def use_kernel() -> bool:
-    """Whether the market draws with the compiled kernel (`model/_market_kernel.pyx`, built by
+    """Whether the market places with the compiled kernel (`model/_market_kernel.pyx`, built by
     `pip install`); EDWC_KERNEL=numpy in the environment selects the numpy pass
     (`_draw_numpy`), as does a checkout where the kernel was not built."""
     return _KERNEL is not None and compiled_wanted()
-
-
-def _kernel_args(c: Choosers, p: Pools, t: Terms, tables: tuple, noise: int) -> tuple:
-    """The kernel's arguments after (active, feasible, free, load): the choosers' and pools'
-    columns in the dtypes it was compiled for."""
-    base, transfer, risk, green, _ = tables
-    n_classes = base.shape[1]
-    i64, f64 = np.int64, np.float64
-    return (np.ascontiguousarray(c.home * n_classes + c.lclass, dtype=i64),
-            np.ascontiguousarray(c.home, dtype=i64), np.ascontiguousarray(c.current, dtype=i64),
-            np.ascontiguousarray(c.beta, dtype=f64),
-            np.ascontiguousarray(c.intensity, dtype=f64),
-            np.ascontiguousarray(c.risk, dtype=f64), np.ascontiguousarray(c.green, dtype=f64),
-            np.ascontiguousarray(c.key, dtype=i64),
-            np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=f64),
-            np.ascontiguousarray(transfer, dtype=f64), np.ascontiguousarray(risk, dtype=f64),
-            np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(p.key, dtype=i64),
-            float(t.migration), np.uint64(noise))
 
 
 def _draw_numpy(c: Choosers, p: Pools, t: Terms, tables: tuple, ok: np.ndarray, noise: int

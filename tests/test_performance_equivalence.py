@@ -54,6 +54,23 @@ def test_compiled_draw_equals_the_numpy_pass(real_month, monkeypatch, beta_scale
                                                                        priority)[0])
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_compiled_rounds_equal_the_numpy_pass_on_tight_markets(seed, monkeypatch):
+    """The kernel's clearing rounds (rejections remembered per chooser, residents, both
+    compute types in one pass) against the numpy pass, on small random markets where most
+    pools fill up and choosers are turned away several times."""
+    from tests.test_market import random_market
+    c, p, t, noise, priority = random_market(seed, m=400, n_pools=30)
+    p = dataclasses.replace(p, free_w=p.free_w // 4)          # tight: many rejections
+    compiled, free_c = market.place(c, p, t, noise, priority)
+    monkeypatch.setenv("EDWC_KERNEL", "numpy")
+    numpy_pass, free_n = market.place(c, p, t, noise, priority)
+    placed = compiled >= 0
+    assert placed.sum() > 20 and (~placed).sum() > 20     # some placed, some left unserved
+    np.testing.assert_array_equal(compiled, numpy_pass)
+    np.testing.assert_array_equal(free_c, free_n)
+
+
 def test_block_size_does_not_change_placements(real_month, monkeypatch):
     monkeypatch.setenv("EDWC_KERNEL", "numpy")     # blocks are the numpy pass's
     whole, _ = market.place(*real_month)
