@@ -8,6 +8,7 @@ prints a summary table.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.metadata
 import os
 import platform
@@ -69,13 +70,19 @@ def git_commit() -> str:
 
 
 def package_versions() -> dict[str, str]:
+    """Versions of Python and the model's packages (read once per process: ~10 ms)."""
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> tuple[tuple[str, str], ...]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "missing"
-    return versions
+    return tuple(versions.items())
 
 
 def effective_enterprises(config: ModelConfig) -> float:
@@ -118,7 +125,8 @@ def check_limits(config: ModelConfig) -> None:
 
 def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
     """Validate the config and run the model over the whole horizon."""
-    config = validate(cfg)
+    container = to_container(cfg)      # resolved once: validated, then kept with the result
+    config = validate(container)
     check_limits(config)
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
@@ -140,7 +148,7 @@ def simulate(cfg: DictConfig | dict, progress: bool = False) -> RunResult:
         "datacenters_built": model.fleet.n, "git_commit": git_commit(),
         "packages": package_versions(), "host": socket.gethostname(),
     }
-    return RunResult(clip_float_noise(model.recorder.tables()), manifest, to_container(cfg))
+    return RunResult(clip_float_noise(model.recorder.tables()), manifest, container)
 
 
 def clip_float_noise(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
