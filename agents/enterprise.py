@@ -180,21 +180,22 @@ class EnterpriseTable:
             self.load_w[gone] = 0
 
     def renew_and_grow(self, want: np.ndarray, cap_w: np.ndarray, contract_months: float,
-                       streams: Streams, month: int) -> tuple[np.ndarray, np.ndarray]:
+                       streams: Streams, month: int, retender: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """Contracts due for renewal (one in `contract_months` a month) go back to the market;
         the others grow (or shrink) in place. A pool that cannot take all its tenants' growth
         grants it in random priority order: each request gets what is left after those
         before it (the first that does not fit gets the rest, later ones nothing). A tenant
-        left short re-tenders its whole contract (leaves its pool for the market) with
-        probability equal to its unmet share of demand, on its own number this month; the
-        others wait in place with the growth they got, and ask again next month.
-        The move is thus continuous in the pool's room: a little less room moves a little
-        more load in expectation, and in paired runs only the tenants whose number lies
-        between the two unmet shares move differently (before, growth that did not fit made
-        the segment leave for sure, so one watt of room decided a whole segment's move, the
-        main source of divergence between paired runs, docs/design.md §2.9).
-        Each segment's renewal draw, priority and re-tender draw are its own this month
-        (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
+        left short waits in place with the growth it got and asks again next month (its
+        unmet growth is unserved meanwhile; at its renewal it chooses anew like any other)
+        (demand.short_of_room=wait). With `retender` (short_of_room=retender) it instead
+        re-tenders its whole contract (leaves its pool for the market) with probability equal
+        to its unmet share of demand, on its own number this month: continuous in the pool's
+        room in expectation, but each move is a whole segment sent to a node of its taste
+        shocks, the main source of divergence between paired runs left after the earlier fix
+        (docs/design.md §2.9; before that fix growth that did not fit made the segment leave
+        for sure). Each segment's renewal draw, priority and re-tender draw are its own this
+        month (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
         placed = self.pool >= 0
         seg_keys = self.segment_keys()
         renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
@@ -232,9 +233,12 @@ class EnterpriseTable:
                 short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
                 # a tenant short of room re-tenders its whole contract with probability equal
                 # to its unmet share of demand, on its own number this month
-                unmet = 1.0 - short_load / want.ravel()[short_flat]
-                u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
-                leaves = u < unmet
+                if retender:
+                    unmet = 1.0 - short_load / want.ravel()[short_flat]
+                    u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
+                    leaves = u < unmet
+                else:
+                    leaves = np.zeros(len(short_flat), dtype=bool)
                 overflow.ravel()[short_flat[leaves]] = True
                 waits = ~leaves
                 free -= np.bincount(gp[waits], weights=granted[waits],
