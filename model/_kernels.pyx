@@ -192,3 +192,46 @@ def voucher_claims(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
                 out[h] += (table[(h * n + dc_node[p >> 1]) * 2 + (p & 1)] * price[p]
                            * <double>load_w[r, s] / 1e3)
     return out_a
+
+
+def customer_flows(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+                   const int64_t[::1] home, const int64_t[::1] dc_node, Py_ssize_t n):
+    """`agents.investor.customer_flows_numpy`: placed load (W, as float64) by [home x n +
+    serving node] of the segments served outside their home node, added in row-major order
+    (np.bincount's numbers; the cells it adds with weight 0 leave every sum as it is)."""
+    out_a = np.zeros(n * n)
+    cdef double[::1] out = out_a
+    cdef Py_ssize_t r, s
+    cdef int64_t p, h, serving
+    with nogil:
+        for r in range(pool.shape[0]):
+            h = home[r]
+            for s in range(pool.shape[1]):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                serving = dc_node[p >> 1]
+                if serving != h:
+                    out[h * n + serving] += <double>load_w[r, s]
+    return out_a
+
+
+def home_segment_sums(const int64_t[::1] home, const double[:, ::1] demand,
+                      const uint8_t[:, ::1] resident, const uint8_t[::1] class_movable,
+                      Py_ssize_t n):
+    """`agents.investor.home_segment_sums_numpy`: demand and movable demand (segments whose
+    latency class may move, `class_movable`, and not bound by residency) summed by [home,
+    segment], added in row order (np.bincount's numbers)."""
+    cdef Py_ssize_t e = demand.shape[0], n_seg = demand.shape[1], r, s
+    total_a = np.zeros((n, n_seg))
+    movable_a = np.zeros((n, n_seg))
+    cdef double[:, ::1] total = total_a, movable = movable_a
+    cdef int64_t h
+    with nogil:
+        for r in range(e):
+            h = home[r]
+            for s in range(n_seg):
+                total[h, s] += demand[r, s]
+                if class_movable[s] and not resident[r, s]:
+                    movable[h, s] += demand[r, s]
+    return total_a, movable_a

@@ -144,3 +144,31 @@ def test_compiled_grid_sums_equal_bincount():
                                         f.price)
     assert (compiled > 0).sum() > 2
     np.testing.assert_array_equal(compiled, reference)
+
+
+def test_investor_customer_flows_and_movable_shares_equal_their_references():
+    """agents.investor: the compiled customer flows give customer_flows_numpy's numbers and
+    movable_shares (one bincount pass for all nodes) gives movable_share_reference's, bit for
+    bit, on a real month of a small run."""
+    from agents import investor
+    from model.model import EDWCModel
+    assert investor._COMPILED_CUSTOMER_FLOWS is not None, \
+        "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2025-06"])))
+    m.run()
+    t, inv, n = m.enterprises, m.investor, m.map.n
+    compiled = inv.customer_flows()
+    reference = investor.customer_flows_numpy(t.pool, t.load_w, t.home, m.fleet.node, n)
+    assert compiled.shape == reference.shape == (n, n) and (reference > 0).sum() > 5
+    np.testing.assert_array_equal(compiled, reference)
+    shares = inv.movable_shares()
+    for node in range(n):
+        np.testing.assert_array_equal(shares[node], inv.movable_share_reference(node))
+    assert (shares > 0).any()
+    # the compiled (home, segment) sums and their numpy reference
+    t = m.enterprises
+    for a, b in zip(investor.home_segment_sums(t.home, t.demand_mw, t.resident, n),
+                    investor.home_segment_sums_numpy(t.home, t.demand_mw, t.resident, n),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
