@@ -20,6 +20,7 @@ import mesa
 import numpy as np
 
 from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
+from model.kernel_switch import compiled_wanted
 from model.market import Choosers, Pools, Terms
 from model.schema import Demand
 from model.segment_sums import pool_sums
@@ -28,9 +29,24 @@ from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, mix64,
 if TYPE_CHECKING:
     from agents.datacenter import Fleet
 
+try:
+    from model._kernels import renew_finish as _COMPILED_RENEW_FINISH
+    from model._kernels import renew_pass as _COMPILED_RENEW_PASS
+    from model._kernels import tight_cells as _COMPILED_TIGHT
+except ImportError:      # not built (a source tree without `pip install`): numpy
+    _COMPILED_RENEW_PASS = _COMPILED_RENEW_FINISH = _COMPILED_TIGHT = None
+
 SEGMENTS = [(t, c) for t in range(len(COMPUTE_TYPES)) for c in range(len(LATENCY_CLASSES))]
 SEG_TYPE = np.array([t for t, _ in SEGMENTS])
 SEG_CLASS = np.array([c for _, c in SEGMENTS])
+
+
+def _renew_passes() -> tuple | None:
+    """The compiled passes of `EnterpriseTable.renew_and_grow` (model/_kernels.pyx), or None
+    where not built or with EDWC_KERNEL=numpy (then its numpy reference runs)."""
+    if _COMPILED_RENEW_PASS is None or not compiled_wanted():
+        return None
+    return _COMPILED_RENEW_PASS, _COMPILED_RENEW_FINISH
 
 
 class EnterpriseTable:
@@ -195,6 +211,76 @@ class EnterpriseTable:
         main source of divergence between paired runs, docs/design.md §2.9).
         Each segment's renewal draw, priority and re-tender draw are its own this month
         (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
+        seg_keys = self.segment_keys()
+        passes = _renew_passes()
+        if passes is not None:
+            first, finish = passes
+            try:
+                renew, occ, delta, asked, shrink, n_grow = first(
+                    self.pool, self.load_w, want, seg_keys, streams.call_key("renewal", month),
+                    1.0 / contract_months, len(cap_w))
+            except (ValueError, TypeError):    # an index out of range, a dtype or layout
+                passes = None                  # not compiled for: numpy says what happens
+        if passes is None:
+            return self._renew_and_grow_numpy(want, cap_w, contract_months, streams, month)
+        free = cap_w - occ.astype(np.int64)
+        overflow = np.zeros(want.shape, dtype=bool)
+        waits = None
+        if n_grow:
+            fits_all = asked <= free          # every request fits, in any order
+            free -= np.where(fits_all, asked, 0.0).astype(np.int64)
+            t_flat = _COMPILED_TIGHT(self.pool, delta, fits_all.view(np.uint8))
+            if t_flat.size:
+                free, waits = self._grant_tight(want, cap_w, delta, t_flat, free, overflow,
+                                                seg_keys, streams, month)
+        free += shrink.astype(np.int64)
+        left, movers = finish(self.pool, self.load_w, want, renew.view(np.uint8),
+                              overflow.view(np.uint8), len(cap_w))
+        if waits is not None:   # tenants left short who stay wait in place with what they got
+            short_flat, short_load = waits
+            self.load_w.ravel()[short_flat] = short_load
+        free += left.astype(np.int64)       # re-tendering segments leave with their old load
+        return movers, free
+
+    def _grant_tight(self, want: np.ndarray, cap_w: np.ndarray, delta: np.ndarray,
+                     t_flat: np.ndarray, free: np.ndarray, overflow: np.ndarray,
+                     seg_keys: np.ndarray, streams: Streams, month: int
+                     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Growth in place in pools that cannot take all their tenants' growth
+        (`renew_and_grow`): the requests `t_flat` (flat cells, row-major, delta > 0) are
+        granted in each segment's random priority order this month, and a tenant left short
+        re-tenders (marked in `overflow`) with probability equal to its unmet share. Returns
+        free after the grants, and (cells, loads) of the short tenants that wait in place."""
+        t_pool, t_load = self.pool.ravel()[t_flat], delta.ravel()[t_flat]
+        u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
+        order = np.argsort(u, kind="stable")
+        order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
+        gp, gl = t_pool[order], t_load[order]
+        csum = np.cumsum(gl)
+        first = np.concatenate(([True], gp[1:] != gp[:-1]))
+        start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
+        # a request gets what is left of the pool after those before it: the first
+        # that does not fit gets the rest, the later ones none
+        before = csum - gl - (csum[start] - gl[start])
+        granted = np.clip(free[gp] - before, 0, gl)
+        short_flat = t_flat[order]
+        short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
+        # a tenant short of room re-tenders its whole contract with probability equal
+        # to its unmet share of demand, on its own number this month
+        unmet = 1.0 - short_load / want.ravel()[short_flat]
+        u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
+        leaves = u < unmet
+        overflow.ravel()[short_flat[leaves]] = True
+        waits = ~leaves
+        free -= np.bincount(gp[waits], weights=granted[waits],
+                            minlength=len(cap_w)).astype(np.int64)
+        return free, (short_flat[waits], short_load[waits])
+
+    def _renew_and_grow_numpy(self, want: np.ndarray, cap_w: np.ndarray,
+                              contract_months: float, streams: Streams, month: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """`renew_and_grow` by numpy passes over the grid (the reference of the compiled
+        passes, model/_kernels.pyx renew_pass and renew_finish: the same numbers)."""
         placed = self.pool >= 0
         seg_keys = self.segment_keys()
         renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
@@ -204,10 +290,9 @@ class EnterpriseTable:
         delta = np.where(stay, want - self.load_w, 0)
         grow_flat = np.flatnonzero(delta > 0)
         overflow = np.zeros(want.shape, dtype=bool)
-        tight_any = False
+        waits = None
         if len(grow_flat):
             g_pool = self.pool.ravel()[grow_flat]
-            g_load = delta.ravel()[grow_flat]
             asked = pool_sums(self.pool, delta, delta > 0, len(cap_w))   # g_load by g_pool
             fits_all = asked <= free          # every request fits, in any order
             free -= np.where(fits_all, asked, 0.0).astype(np.int64)
@@ -215,36 +300,15 @@ class EnterpriseTable:
             # priority this month
             tight = np.flatnonzero(~fits_all[g_pool])
             if tight.size:
-                tight_any = True
-                t_flat, t_pool, t_load = grow_flat[tight], g_pool[tight], g_load[tight]
-                u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
-                order = np.argsort(u, kind="stable")
-                order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
-                gp, gl = t_pool[order], t_load[order]
-                csum = np.cumsum(gl)
-                first = np.concatenate(([True], gp[1:] != gp[:-1]))
-                start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
-                # a request gets what is left of the pool after those before it: the first
-                # that does not fit gets the rest, the later ones none
-                before = csum - gl - (csum[start] - gl[start])
-                granted = np.clip(free[gp] - before, 0, gl)
-                short_flat = t_flat[order]
-                short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
-                # a tenant short of room re-tenders its whole contract with probability equal
-                # to its unmet share of demand, on its own number this month
-                unmet = 1.0 - short_load / want.ravel()[short_flat]
-                u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
-                leaves = u < unmet
-                overflow.ravel()[short_flat[leaves]] = True
-                waits = ~leaves
-                free -= np.bincount(gp[waits], weights=granted[waits],
-                                    minlength=len(cap_w)).astype(np.int64)
+                free, waits = self._grant_tight(want, cap_w, delta, grow_flat[tight], free,
+                                                overflow, seg_keys, streams, month)
         shrink = stay & (delta < 0)
         free += pool_sums(self.pool, -delta, shrink, len(cap_w)).astype(np.int64)
         keep = stay & ~overflow
         self.load_w[keep] = want[keep]
-        if tight_any:   # tenants left short who stay wait in place with what they got
-            self.load_w.ravel()[short_flat[waits]] = short_load[waits]
+        if waits is not None:   # tenants left short who stay wait in place with what they got
+            short_flat, short_load = waits
+            self.load_w.ravel()[short_flat] = short_load
         # re-tendering segments leave their pool with their old load
         free += pool_sums(self.pool, self.load_w, overflow, len(cap_w)).astype(np.int64)
         moving = np.flatnonzero((renew | overflow | ~placed) & (want > 0))

@@ -235,3 +235,98 @@ def home_segment_sums(const int64_t[::1] home, const double[:, ::1] demand,
                 if class_movable[s] and not resident[r, s]:
                     movable[h, s] += demand[r, s]
     return total_a, movable_a
+
+
+def renew_pass(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+               const int64_t[:, ::1] want, const int64_t[:, ::1] seg_keys, uint64_t call,
+               double threshold, Py_ssize_t n_out):
+    """The first pass of `agents.enterprise.EnterpriseTable.renew_and_grow` over the
+    [enterprise, segment] grid, with its numpy reference's numbers: renew (placed, and the
+    segment's keyed uniform of `call` below `threshold`), the load of the segments that stay
+    by pool (occ), delta (want - load where staying, else 0), the growth asked by pool (delta
+    > 0), the shrinkage by pool (-delta where delta < 0) and the number of growing cells;
+    sums as float64 added in row-major order (np.bincount's). ValueError if a placed pool is
+    outside [0, n_out)."""
+    cdef Py_ssize_t e = pool.shape[0], n_seg = pool.shape[1], r, s, n_grow = 0, bad = 0
+    cdef int64_t p, d
+    cdef uint64_t bits
+    renew_a = np.zeros((e, n_seg), dtype=np.uint8)
+    delta_a = np.zeros((e, n_seg), dtype=np.int64)
+    occ_a = np.zeros(n_out)
+    asked_a = np.zeros(n_out)
+    shrink_a = np.zeros(n_out)
+    cdef uint8_t[:, ::1] renew = renew_a
+    cdef int64_t[:, ::1] delta = delta_a
+    cdef double[::1] occ = occ_a, asked = asked_a, shrink = shrink_a
+    with nogil:
+        for r in range(e):
+            for s in range(n_seg):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                if p >= n_out:
+                    bad = 1
+                    break
+                bits = _mix64(call ^ (<uint64_t>seg_keys[r, s] + _GOLDEN)) >> 11
+                if (<double>bits + 0.5) * _SCALE < threshold:
+                    renew[r, s] = 1
+                    continue
+                occ[p] += <double>load_w[r, s]
+                d = want[r, s] - load_w[r, s]
+                delta[r, s] = d
+                if d > 0:
+                    asked[p] += <double>d
+                    n_grow += 1
+                elif d < 0:
+                    shrink[p] += <double>(-d)
+            if bad:
+                break
+    if bad:
+        raise ValueError("a pool index outside [0, n_out)")
+    return renew_a.view(bool), occ_a, delta_a, asked_a, shrink_a, n_grow
+
+
+def tight_cells(const int64_t[:, ::1] pool, const int64_t[:, ::1] delta,
+                const uint8_t[::1] fits_all):
+    """Flat indices, row-major, of the cells that grow (delta > 0) in a pool that cannot take
+    all its growth (not `fits_all`): `renew_and_grow`'s grow_flat[~fits_all[pool[grow_flat]]]."""
+    cdef Py_ssize_t e = pool.shape[0], n_seg = pool.shape[1], r, s, k = 0
+    out_a = np.empty(max(e * n_seg, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] out = out_a
+    with nogil:
+        for r in range(e):
+            for s in range(n_seg):
+                if delta[r, s] > 0 and not fits_all[pool[r, s]]:
+                    out[k] = r * n_seg + s
+                    k += 1
+    return out_a[:k]
+
+
+def renew_finish(const int64_t[:, ::1] pool, int64_t[:, ::1] load_w,
+                 const int64_t[:, ::1] want, const uint8_t[:, ::1] renew,
+                 const uint8_t[:, ::1] overflow, Py_ssize_t n_out):
+    """The second pass of `renew_and_grow`, as its numpy reference: the segments that stay and
+    do not re-tender take their wanted load (in place in `load_w`); the old load of the
+    re-tendering segments summed by pool (float64, row-major order); and the movers [k, 2]
+    (row, segment) in row-major order: renewing, re-tendering or unplaced, with demand."""
+    cdef Py_ssize_t e = pool.shape[0], n_seg = pool.shape[1], r, s, k = 0
+    cdef int64_t p
+    left_a = np.zeros(n_out)
+    movers_a = np.empty((max(e * n_seg, 1), 2), dtype=np.intp)
+    cdef double[::1] left = left_a
+    cdef Py_ssize_t[:, ::1] movers = movers_a
+    with nogil:
+        for r in range(e):
+            for s in range(n_seg):
+                p = pool[r, s]
+                if p >= 0 and not renew[r, s]:
+                    if overflow[r, s]:
+                        left[p] += <double>load_w[r, s]
+                    else:
+                        load_w[r, s] = want[r, s]
+                        continue
+                if want[r, s] > 0:
+                    movers[k, 0] = r
+                    movers[k, 1] = s
+                    k += 1
+    return left_a, movers_a[:k]

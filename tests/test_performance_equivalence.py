@@ -172,3 +172,36 @@ def test_investor_customer_flows_and_movable_shares_equal_their_references():
                     investor.home_segment_sums_numpy(t.home, t.demand_mw, t.resident, n),
                     strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_renewals_equal_the_numpy_pass(monkeypatch):
+    """EnterpriseTable.renew_and_grow: the compiled passes (model/_kernels.pyx renew_pass,
+    tight_cells, renew_finish) give the numpy reference's movers, free capacity and loads bit
+    for bit, every month of a small run (tight pools included)."""
+    from agents import enterprise
+    from model.model import EDWCModel
+    assert enterprise._renew_passes() is not None, \
+        "model/_kernels.pyx is not built: run `make setup`"
+    compiled = enterprise.EnterpriseTable.renew_and_grow
+    seen = {"months": 0, "tight": 0}
+
+    def both(self, want, cap_w, contract_months, streams, month):
+        load_before = self.load_w.copy()
+        movers, free = compiled(self, want, cap_w, contract_months, streams, month)
+        load_after = self.load_w.copy()
+        self.load_w[...] = load_before
+        ref_movers, ref_free = self._renew_and_grow_numpy(want, cap_w, contract_months,
+                                                          streams, month)
+        np.testing.assert_array_equal(movers, ref_movers)
+        assert movers.dtype == ref_movers.dtype and movers.shape == ref_movers.shape
+        np.testing.assert_array_equal(free, ref_free)
+        np.testing.assert_array_equal(self.load_w, load_after)
+        seen["months"] += 1
+        seen["tight"] += int((load_after != want)[self.pool >= 0].sum())
+        return movers, free
+
+    monkeypatch.setattr(enterprise.EnterpriseTable, "renew_and_grow", both)
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2026-06"])))
+    m.run()
+    assert seen["months"] > 40 and seen["tight"] > 0
