@@ -95,6 +95,7 @@ class EnterpriseTable:
         self._seg_keys: np.ndarray | None = None     # segment_keys(), extended by split
         self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), the same
         self.agents: list[Enterprise] = []
+        self._stores: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # see _append_rows
 
     def add_agents(self, model: mesa.Model) -> None:
         """Create the Mesa agent of every row that has none yet."""
@@ -129,9 +130,7 @@ class EnterpriseTable:
         self.splits[rows] += 1
         child_keys = [entity_key(ENTERPRISE_SPLIT, int(k), int(s))
                       for k, s in zip(self.key[rows], self.splits[rows], strict=True)]
-        for field in self.ROW_FIELDS:
-            arr = getattr(self, field)
-            setattr(self, field, np.concatenate([arr, arr[rows]]))
+        self._append_rows(rows)
         self.pool[new] = -1
         self.load_w[new] = 0
         self.key[new] = child_keys
@@ -150,6 +149,24 @@ class EnterpriseTable:
             self._growth = None
         self.n += len(rows)
         return new
+
+    def _append_rows(self, rows: np.ndarray) -> None:
+        """Append copies of `rows` to every column (ROW_FIELDS), as np.concatenate([column,
+        column[rows]]) would. A column is a view of the first rows of a backing array that
+        doubles when full, so a month's split costs its new rows, not the whole table; a
+        column replaced by a new array since the last split is copied into a new backing
+        array first (as `agents.datacenter.Fleet.add` does)."""
+        n, k, stores = self.n, len(rows), self._stores
+        for field in self.ROW_FIELDS:
+            column = getattr(self, field)
+            store, view = stores.get(field, (None, None))
+            if column is not view or len(store) < n + k:
+                store = np.empty((max(64, 2 * (n + k)),) + column.shape[1:], dtype=column.dtype)
+                store[:n] = column
+            store[n:n + k] = column[rows]
+            view = store[:n + k]
+            stores[field] = (store, view)
+            setattr(self, field, view)
 
     def segment_keys(self) -> np.ndarray:
         """[E, 6] stable identity of every segment: a hash of (hashed enterprise key, segment).

@@ -205,3 +205,40 @@ def test_compiled_renewals_equal_the_numpy_pass(monkeypatch):
                                            "run.end=2026-06"])))
     m.run()
     assert seen["months"] > 40 and seen["tight"] > 0
+
+
+def test_enterprise_split_appends_rows_as_concatenate_would():
+    """EnterpriseTable.split appends to columns backed by arrays that double when full: every
+    column equals np.concatenate([column, column[rows]]) after each split, also after a column
+    was replaced by a new array between splits."""
+    from model.model import EDWCModel
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=300", "supply.n_datacenters=30",
+                                           "run.end=2022-03"])))
+    t = m.enterprises
+    rng = np.random.default_rng(0)
+    for step in range(12):
+        rows = np.flatnonzero(rng.random(t.n) < 0.2)
+        before = {f: getattr(t, f).copy() for f in t.ROW_FIELDS}
+        new = t.split(rows)
+        assert len(new) == len(rows) and t.n == len(before["key"]) + len(rows)
+        for f in t.ROW_FIELDS:
+            col = getattr(t, f)
+            expect = np.concatenate([before[f], before[f][rows]])
+            if f == "demand_mw":
+                expect[rows] *= 0.5
+                expect[new] = expect[rows]
+            elif f == "pool":
+                expect[new] = -1
+            elif f == "load_w":
+                expect[new] = 0
+            elif f == "splits":
+                expect[rows] += 1
+                expect[new] = 0
+            if f == "key":       # the new rows' keys derive from their parents' (split)
+                n_old = len(before[f])
+                np.testing.assert_array_equal(col[:n_old], expect[:n_old])
+            else:
+                np.testing.assert_array_equal(col, expect)
+            assert col.dtype == before[f].dtype and col.flags.c_contiguous
+        if step == 5:
+            t.pool = t.pool.copy()            # a column replaced between splits
