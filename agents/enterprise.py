@@ -30,15 +30,25 @@ if TYPE_CHECKING:
     from agents.datacenter import Fleet
 
 try:
+    from model._kernels import demand_watts as _COMPILED_WATTS
+    from model._kernels import grow_rows as _COMPILED_GROW
     from model._kernels import renew_finish as _COMPILED_RENEW_FINISH
     from model._kernels import renew_pass as _COMPILED_RENEW_PASS
+    from model._kernels import rows_above as _COMPILED_ROWS_ABOVE
     from model._kernels import tight_cells as _COMPILED_TIGHT
 except ImportError:      # not built (a source tree without `pip install`): numpy
     _COMPILED_RENEW_PASS = _COMPILED_RENEW_FINISH = _COMPILED_TIGHT = None
+    _COMPILED_GROW = _COMPILED_WATTS = _COMPILED_ROWS_ABOVE = None
 
 SEGMENTS = [(t, c) for t in range(len(COMPUTE_TYPES)) for c in range(len(LATENCY_CLASSES))]
 SEG_TYPE = np.array([t for t, _ in SEGMENTS])
 SEG_CLASS = np.array([c for _, c in SEGMENTS])
+
+
+def _grid_passes() -> bool:
+    """Whether the compiled passes of growth, watts and splits (model/_kernels.pyx) are used:
+    built, and not turned off with EDWC_KERNEL=numpy (then the numpy expressions run)."""
+    return _COMPILED_GROW is not None and compiled_wanted()
 
 
 def _renew_passes() -> tuple | None:
@@ -108,6 +118,12 @@ class EnterpriseTable:
         values, row_value = self._growth_groups()
         yearly = annual_growth[None, :] * values[:, None]                  # [multiplier, type]
         monthly = (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
+        if _grid_passes():       # the same products, without the [E, 6] factor array
+            try:
+                _COMPILED_GROW(self.demand_mw, monthly, row_value, SEG_TYPE)
+                return
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
         self.demand_mw *= monthly[:, SEG_TYPE][row_value]
 
     def _growth_groups(self) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +207,11 @@ class EnterpriseTable:
 
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
+        if _grid_passes():
+            try:
+                return _COMPILED_WATTS(self.demand_mw)
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
         return np.rint(self.demand_mw * 1e6).astype(np.int64)
 
     def split_giants(self, model: mesa.Model, fleet: Fleet, split_share: float) -> None:
@@ -200,7 +221,14 @@ class EnterpriseTable:
         if not ops.any():
             return
         limit = split_share * fleet.cap_mw[ops].sum() / ops.sum()
-        rows = np.flatnonzero((self.demand_mw > limit).any(axis=1))
+        rows = None
+        if _grid_passes():
+            try:
+                rows = _COMPILED_ROWS_ABOVE(self.demand_mw, float(limit))
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
+        if rows is None:
+            rows = np.flatnonzero((self.demand_mw > limit).any(axis=1))
         if rows.size:
             self.split(rows)
             self.add_agents(model)

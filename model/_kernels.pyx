@@ -12,6 +12,7 @@ element in the numpy expression's order.
 (splitmix64's finaliser and SeedSequence's hash in wrapping uint64 / uint32 arithmetic).
 """
 
+from libc.math cimport rint
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 import numpy as np
@@ -330,3 +331,43 @@ def renew_finish(const int64_t[:, ::1] pool, int64_t[:, ::1] load_w,
                     movers[k, 1] = s
                     k += 1
     return left_a, movers_a[:k]
+
+
+def grow_rows(double[:, ::1] demand, const double[:, ::1] monthly,
+              const int64_t[::1] row_value, const int64_t[::1] seg_type):
+    """`agents.enterprise.EnterpriseTable.grow`'s numpy pass in place: every segment's demand
+    times its row's monthly factor of the segment's compute type, demand[r, s] *=
+    monthly[row_value[r], seg_type[s]] (one multiplication each, as numpy's)."""
+    cdef Py_ssize_t r, s, n_seg = demand.shape[1]
+    with nogil:
+        for r in range(demand.shape[0]):
+            for s in range(n_seg):
+                demand[r, s] *= monthly[row_value[r], seg_type[s]]
+
+
+def demand_watts(const double[:, ::1] demand):
+    """`np.rint(demand * 1e6).astype(np.int64)` (`EnterpriseTable.demand_w`): the product,
+    rounded half to even (C rint in the default rounding mode, as numpy's rint), then cast."""
+    out_a = np.empty((demand.shape[0], demand.shape[1]), dtype=np.int64)
+    cdef int64_t[:, ::1] out = out_a
+    cdef Py_ssize_t r, s
+    with nogil:
+        for r in range(demand.shape[0]):
+            for s in range(demand.shape[1]):
+                out[r, s] = <int64_t>rint(demand[r, s] * 1e6)
+    return out_a
+
+
+def rows_above(const double[:, ::1] demand, double limit):
+    """Rows with a segment above `limit`: `np.flatnonzero((demand > limit).any(axis=1))`."""
+    out_a = np.empty(demand.shape[0], dtype=np.intp)
+    cdef Py_ssize_t[::1] out = out_a
+    cdef Py_ssize_t r, s, k = 0
+    with nogil:
+        for r in range(demand.shape[0]):
+            for s in range(demand.shape[1]):
+                if demand[r, s] > limit:
+                    out[k] = r
+                    k += 1
+                    break
+    return out_a[:k]

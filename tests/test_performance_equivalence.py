@@ -242,3 +242,33 @@ def test_enterprise_split_appends_rows_as_concatenate_would():
             assert col.dtype == before[f].dtype and col.flags.c_contiguous
         if step == 5:
             t.pool = t.pool.copy()            # a column replaced between splits
+
+
+def test_compiled_growth_watts_and_split_rows_equal_numpy():
+    """EnterpriseTable.grow, demand_w and split_giants' rows: the compiled passes
+    (model/_kernels.pyx grow_rows, demand_watts, rows_above) give the numpy expressions'
+    numbers bit for bit, on a real table and on values at rounding edges."""
+    from model._kernels import demand_watts, grow_rows, rows_above
+
+    from agents import enterprise
+    from agents.enterprise import SEG_TYPE
+    from model.model import EDWCModel
+    assert enterprise._grid_passes(), "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2024-06"])))
+    m.run()
+    t = m.enterprises
+    values, row_value = t._growth_groups()
+    rng = np.random.default_rng(3)
+    monthly = 1.0 + rng.normal(0.0, 0.05, (len(values), 2))
+    d = t.demand_mw.copy()
+    grow_rows(d, monthly, row_value, SEG_TYPE)
+    np.testing.assert_array_equal(d, t.demand_mw * monthly[:, SEG_TYPE][row_value])
+    edges = np.array([[0.5e-6, 1.5e-6, 2.5e-6, -0.5e-6, 0.0, 1e-7],
+                      [1234.5678905, 7.0000005, 0.0000025, 3e3, 1e-12, 5e6]])
+    for grid in (t.demand_mw, edges, rng.lognormal(0.0, 4.0, (500, 6))):
+        grid = np.ascontiguousarray(grid)
+        np.testing.assert_array_equal(demand_watts(grid), np.rint(grid * 1e6).astype(np.int64))
+        for limit in (0.0, float(np.median(grid)), float(grid.max())):
+            np.testing.assert_array_equal(rows_above(grid, limit),
+                                          np.flatnonzero((grid > limit).any(axis=1)))
