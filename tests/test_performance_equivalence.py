@@ -272,3 +272,17 @@ def test_compiled_growth_watts_and_split_rows_equal_numpy():
         for limit in (0.0, float(np.median(grid)), float(grid.max())):
             np.testing.assert_array_equal(rows_above(grid, limit),
                                           np.flatnonzero((grid > limit).any(axis=1)))
+
+
+def test_priority_order_by_scatter_equals_the_stable_sort():
+    """model.market._by_priority (one scatter for distinct ranks) gives
+    rows[np.argsort(priority[rows], kind="stable")] for permutations, subsets, ties and
+    negative or float priorities."""
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 7, 500):
+        cases = [rng.permutation(n), rng.integers(0, max(n // 3, 1), n), -rng.permutation(n),
+                 rng.random(n)]
+        for priority in cases:
+            for rows in (np.arange(n), np.flatnonzero(rng.random(n) < 0.6)):
+                expect = rows[np.argsort(priority[rows], kind="stable")]
+                np.testing.assert_array_equal(market._by_priority(rows, priority), expect)
