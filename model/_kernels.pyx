@@ -371,3 +371,23 @@ def rows_above(const double[:, ::1] demand, double limit):
                     k += 1
                     break
     return out_a[:k]
+
+
+def want_sums(const int64_t[:, ::1] want, const int64_t[::1] home, Py_ssize_t n):
+    """The recorder's demand sums (`model.recorder.want_sums_numpy`): the column sums of
+    `want` (int64, exact) and the row sums (int64, exact) / 1e6 added by home node in row
+    order (np.bincount's numbers)."""
+    cdef Py_ssize_t r, s, n_seg = want.shape[1]
+    cols_a = np.zeros(n_seg, dtype=np.int64)
+    node_a = np.zeros(n)
+    cdef int64_t[::1] cols = cols_a
+    cdef double[::1] node = node_a
+    cdef int64_t row
+    with nogil:
+        for r in range(want.shape[0]):
+            row = 0
+            for s in range(n_seg):
+                row = row + want[r, s]
+                cols[s] += want[r, s]
+            node[home[r]] += <double>row / 1e6
+    return cols_a, node_a

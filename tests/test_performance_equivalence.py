@@ -286,3 +286,21 @@ def test_priority_order_by_scatter_equals_the_stable_sort():
             for rows in (np.arange(n), np.flatnonzero(rng.random(n) < 0.6)):
                 expect = rows[np.argsort(priority[rows], kind="stable")]
                 np.testing.assert_array_equal(market._by_priority(rows, priority), expect)
+
+
+def test_compiled_want_sums_equal_numpy():
+    """model.recorder: the compiled demand sums (model/_kernels.pyx want_sums) give
+    want_sums_numpy's numbers bit for bit (a real month; large random watts)."""
+    from model import recorder
+    from model.model import EDWCModel
+    assert recorder._COMPILED_WANT is not None, "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2024-06"])))
+    m.run()
+    rng = np.random.default_rng(2)
+    home = m.enterprises.home
+    for want in (m.want_w, rng.integers(0, 10**15, m.want_w.shape)):
+        for a, b in zip(recorder._COMPILED_WANT(want, home, m.map.n),
+                        recorder.want_sums_numpy(want, home, m.map.n), strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
