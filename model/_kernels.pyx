@@ -391,3 +391,25 @@ def want_sums(const int64_t[:, ::1] want, const int64_t[::1] home, Py_ssize_t n)
                 cols[s] += want[r, s]
             node[home[r]] += <double>row / 1e6
     return cols_a, node_a
+
+
+def node_sums(const int64_t[::1] node, const double[:, ::1] weights, Py_ssize_t n):
+    """`np.bincount(node, weights=weights[k], minlength=n)` for every row k of `weights` in
+    one pass over the rows (each sum added in row order from 0.0, as bincount's). ValueError
+    if a node is outside [0, n) or the lengths differ (bincount would raise or return a
+    longer array)."""
+    cdef Py_ssize_t d = node.shape[0], k_count = weights.shape[0], r, k
+    cdef int64_t v
+    if weights.shape[1] != d:
+        raise ValueError("weights and node differ in length")
+    for r in range(d):
+        if node[r] < 0 or node[r] >= n:
+            raise ValueError("a node outside [0, n)")
+    out_a = np.zeros((k_count, n))
+    cdef double[:, ::1] out = out_a
+    with nogil:
+        for r in range(d):
+            v = node[r]
+            for k in range(k_count):
+                out[k, v] += weights[k, r]
+    return out_a

@@ -25,6 +25,7 @@ from model.constants import (
     WEST,
 )
 from model.kernel_switch import compiled_wanted
+from model.segment_sums import node_sums
 from model.state import ModelState, Rules
 
 try:
@@ -151,23 +152,19 @@ class Recorder:
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
         cap_dc = cap.sum(axis=1)
         cap_total = cap.sum()
-        node_cap = np.bincount(f.node, weights=cap_dc, minlength=n)
-        node_capex = np.bincount(f.node, weights=np.where(operating, f.build_capex_rmb(), 0.0),
-                                 minlength=n)
         energy, node_energy = acc.energy, acc.node_energy
         it_mw = f.occupied_mw.sum(axis=1)
-        node_it = np.bincount(f.node, weights=it_mw, minlength=n)
-        green_node = np.bincount(f.node, weights=acc.green_mwh, minlength=n)
         co2_loc_node = node_energy * m.grids.ef
-        co2_mkt_node = np.bincount(f.node, weights=acc.co2_market, minlength=n)
         price_dc = np.divide((f.price * cap).sum(axis=1), cap_dc, out=np.zeros(f.n),
                              where=cap_dc > 0)
-        price_node_w = np.bincount(f.node, weights=price_dc * cap_dc, minlength=n)
+        # sums by node of data-center columns (np.bincount's numbers, one pass)
+        node_cap, node_capex, node_it, green_node, co2_mkt_node, price_node_w, revenue_node = \
+            node_sums(f.node, [cap_dc, np.where(operating, f.build_capex_rmb(), 0.0), it_mw,
+                               acc.green_mwh, acc.co2_market, price_dc * cap_dc, acc.revenue], n)
         node_price = np.divide(price_node_w, node_cap, out=np.zeros(n), where=node_cap > 0)
         network_cost = float(cost_away.sum())
         migrated = float(load_away.sum())
         subsidy_node = acc.voucher_paid + acc.discount_paid + acc.capex_subsidy
-        revenue_node = np.bincount(f.node, weights=acc.revenue, minlength=n)
         year, month = divmod(m.month, 12)
         stamp = pd.Timestamp(year=year, month=month + 1, day=1)
         rec = {

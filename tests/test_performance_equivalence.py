@@ -304,3 +304,25 @@ def test_compiled_want_sums_equal_numpy():
                         recorder.want_sums_numpy(want, home, m.map.n), strict=True):
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_node_sums_equal_bincount():
+    """model.segment_sums.node_sums: the compiled sums by node of several columns in one pass
+    give np.bincount's numbers bit for bit; a node out of range falls back to bincount."""
+    from model import segment_sums as ss
+    from model.model import EDWCModel
+    assert ss.compiled(), "model/_kernels.pyx is not built: run `make setup`"
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
+                                           "run.end=2024-06"])))
+    m.run()
+    f, acc, n = m.fleet, m.account, m.map.n
+    rng = np.random.default_rng(4)
+    weights = [f.cap_mw.sum(axis=1), acc.energy, acc.revenue, rng.lognormal(0, 9, f.n),
+               rng.normal(0, 1e6, f.n), (f.status == 1).astype(np.int64)]
+    for got, expect in zip(ss.node_sums(f.node, weights, n),
+                           ss.node_sums_numpy(f.node, weights, n), strict=True):
+        assert got.dtype == expect.dtype and got.shape == expect.shape
+        np.testing.assert_array_equal(got, expect)
+    with pytest.raises(ValueError):
+        ss.node_sums(np.full(f.n, -1), weights, n)          # as bincount
+    assert ss.node_sums(np.full(f.n, n), weights[:1], n)[0].shape == (n + 1,)   # bincount's
