@@ -88,8 +88,9 @@ class OperatingFleet:
         self.fleet = fleet
         ops = np.flatnonzero(fleet.operating)
         by_node = ops[np.argsort(fleet.node[ops], kind="stable")]
-        self.rows = np.split(by_node, np.cumsum(np.bincount(fleet.node[ops],
-                                                            minlength=n_nodes))[:-1])
+        ends = np.cumsum(np.bincount(fleet.node[ops], minlength=n_nodes)).tolist()
+        # np.split's pieces (views of by_node), sliced directly
+        self.rows = [by_node[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
         self.cap_mw = fleet.cap_mw.sum(axis=1)    # MW of every row, both types
         self.ops = ops
 
@@ -357,7 +358,7 @@ class Investor:
         spread = self.model.config.supply.build_decision_spread
         if spread <= 0:
             return npv_rmb > 0
-        z = float(np.clip(npv_rmb / max(net_capex_rmb, 1.0) / spread, -50.0, 50.0))
+        z = _clip(float(npv_rmb / max(net_capex_rmb, 1.0) / spread), -50.0, 50.0)
         return self.project_draw("build_decision", key) < 1.0 / (1.0 + np.exp(-z))
 
     def ai_wave_optimism(self, intelligent: np.ndarray | float) -> np.ndarray | float:
