@@ -236,7 +236,10 @@ class EnterpriseTable:
     def evict(self, dc_rows: np.ndarray) -> None:
         """Load served by data centers that closed (rows `dc_rows`) becomes unplaced."""
         if len(dc_rows):
-            gone = np.isin(self.pool >> 1, dc_rows) & (self.pool >= 0)   # pool // 2
+            dc = self.pool >> 1                                  # pool // 2 (-1 unplaced)
+            closed = np.zeros(max(int(dc.max()), int(np.max(dc_rows))) + 1, dtype=bool)
+            closed[dc_rows] = True                               # np.isin by a lookup table
+            gone = closed[np.maximum(dc, 0)] & (self.pool >= 0)
             self.pool[gone] = -1
             self.load_w[gone] = 0
 

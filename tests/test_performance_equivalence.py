@@ -326,3 +326,22 @@ def test_compiled_node_sums_equal_bincount():
     with pytest.raises(ValueError):
         ss.node_sums(np.full(f.n, -1), weights, n)          # as bincount
     assert ss.node_sums(np.full(f.n, n), weights[:1], n)[0].shape == (n + 1,)   # bincount's
+
+
+def test_evict_by_lookup_equals_isin():
+    """EnterpriseTable.evict (a lookup table of the closed rows) unplaces exactly the cells
+    np.isin(pool // 2, rows) & (pool >= 0) finds."""
+    from model.model import EDWCModel
+    m = EDWCModel(validate(compose_config(["demand.n_enterprises=300", "supply.n_datacenters=30",
+                                           "run.end=2022-03"])))
+    t = m.enterprises
+    rng = np.random.default_rng(6)
+    for rows in (np.array([0]), rng.choice(m.fleet.n, 5, replace=False),
+                 np.array([m.fleet.n + 3]), np.arange(m.fleet.n)):
+        pool, load = t.pool.copy(), t.load_w.copy()
+        gone = np.isin(pool >> 1, rows) & (pool >= 0)
+        t.evict(rows)
+        np.testing.assert_array_equal(t.pool, np.where(gone, -1, pool))
+        np.testing.assert_array_equal(t.load_w, np.where(gone, 0, load))
+        t.pool[...], t.load_w[...] = pool, load
+    assert (t.pool >= 0).any()
