@@ -244,21 +244,22 @@ class EnterpriseTable:
             self.load_w[gone] = 0
 
     def renew_and_grow(self, want: np.ndarray, cap_w: np.ndarray, contract_months: float,
-                       streams: Streams, month: int) -> tuple[np.ndarray, np.ndarray]:
+                       streams: Streams, month: int, retender: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """Contracts due for renewal (one in `contract_months` a month) go back to the market;
         the others grow (or shrink) in place. A pool that cannot take all its tenants' growth
         grants it in random priority order: each request gets what is left after those
         before it (the first that does not fit gets the rest, later ones nothing). A tenant
-        left short re-tenders its whole contract (leaves its pool for the market) with
-        probability equal to its unmet share of demand, on its own number this month; the
-        others wait in place with the growth they got, and ask again next month.
-        The move is thus continuous in the pool's room: a little less room moves a little
-        more load in expectation, and in paired runs only the tenants whose number lies
-        between the two unmet shares move differently (before, growth that did not fit made
-        the segment leave for sure, so one watt of room decided a whole segment's move, the
-        main source of divergence between paired runs, docs/design.md §2.9).
-        Each segment's renewal draw, priority and re-tender draw are its own this month
-        (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
+        left short waits in place with the growth it got and asks again next month (its
+        unmet growth is unserved meanwhile; at its renewal it chooses anew like any other)
+        (demand.short_of_room=wait). With `retender` (short_of_room=retender) it instead
+        re-tenders its whole contract (leaves its pool for the market) with probability equal
+        to its unmet share of demand, on its own number this month: continuous in the pool's
+        room in expectation, but each move is a whole segment sent to a node of its taste
+        shocks, the main source of divergence between paired runs left after the earlier fix
+        (docs/design.md §2.9; before that fix growth that did not fit made the segment leave
+        for sure). Each segment's renewal draw, priority and re-tender draw are its own this
+        month (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
         seg_keys = self.segment_keys()
         passes = _renew_passes()
         if passes is not None:
@@ -270,7 +271,8 @@ class EnterpriseTable:
             except (ValueError, TypeError):    # an index out of range, a dtype or layout
                 passes = None                  # not compiled for: numpy says what happens
         if passes is None:
-            return self._renew_and_grow_numpy(want, cap_w, contract_months, streams, month)
+            return self._renew_and_grow_numpy(want, cap_w, contract_months, streams, month,
+                                              retender)
         free = cap_w - occ.astype(np.int64)
         overflow = np.zeros(want.shape, dtype=bool)
         waits = None
@@ -280,7 +282,7 @@ class EnterpriseTable:
             t_flat = _COMPILED_TIGHT(self.pool, delta, fits_all.view(np.uint8))
             if t_flat.size:
                 free, waits = self._grant_tight(want, cap_w, delta, t_flat, free, overflow,
-                                                seg_keys, streams, month)
+                                                seg_keys, streams, month, retender)
         free += shrink.astype(np.int64)
         left, movers = finish(self.pool, self.load_w, want, renew.view(np.uint8),
                               overflow.view(np.uint8), len(cap_w))
@@ -292,13 +294,15 @@ class EnterpriseTable:
 
     def _grant_tight(self, want: np.ndarray, cap_w: np.ndarray, delta: np.ndarray,
                      t_flat: np.ndarray, free: np.ndarray, overflow: np.ndarray,
-                     seg_keys: np.ndarray, streams: Streams, month: int
+                     seg_keys: np.ndarray, streams: Streams, month: int,
+                     retender: bool = False
                      ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Growth in place in pools that cannot take all their tenants' growth
         (`renew_and_grow`): the requests `t_flat` (flat cells, row-major, delta > 0) are
-        granted in each segment's random priority order this month, and a tenant left short
-        re-tenders (marked in `overflow`) with probability equal to its unmet share. Returns
-        free after the grants, and (cells, loads) of the short tenants that wait in place."""
+        granted in each segment's random priority order this month; a tenant left short
+        waits, or with `retender` re-tenders (marked in `overflow`) with probability equal to
+        its unmet share. Returns free after the grants, and (cells, loads) of the short
+        tenants that wait in place."""
         t_pool, t_load = self.pool.ravel()[t_flat], delta.ravel()[t_flat]
         u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
         order = np.argsort(u, kind="stable")
@@ -313,11 +317,14 @@ class EnterpriseTable:
         granted = np.clip(free[gp] - before, 0, gl)
         short_flat = t_flat[order]
         short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
-        # a tenant short of room re-tenders its whole contract with probability equal
-        # to its unmet share of demand, on its own number this month
-        unmet = 1.0 - short_load / want.ravel()[short_flat]
-        u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
-        leaves = u < unmet
+        # with `retender`, a tenant short of room re-tenders its whole contract with
+        # probability equal to its unmet share of demand, on its own number this month
+        if retender:
+            unmet = 1.0 - short_load / want.ravel()[short_flat]
+            u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
+            leaves = u < unmet
+        else:
+            leaves = np.zeros(len(short_flat), dtype=bool)
         overflow.ravel()[short_flat[leaves]] = True
         waits = ~leaves
         free -= np.bincount(gp[waits], weights=granted[waits],
@@ -325,8 +332,8 @@ class EnterpriseTable:
         return free, (short_flat[waits], short_load[waits])
 
     def _renew_and_grow_numpy(self, want: np.ndarray, cap_w: np.ndarray,
-                              contract_months: float, streams: Streams, month: int
-                              ) -> tuple[np.ndarray, np.ndarray]:
+                              contract_months: float, streams: Streams, month: int,
+                              retender: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """`renew_and_grow` by numpy passes over the grid (the reference of the compiled
         passes, model/_kernels.pyx renew_pass and renew_finish: the same numbers)."""
         placed = self.pool >= 0
@@ -349,7 +356,7 @@ class EnterpriseTable:
             tight = np.flatnonzero(~fits_all[g_pool])
             if tight.size:
                 free, waits = self._grant_tight(want, cap_w, delta, grow_flat[tight], free,
-                                                overflow, seg_keys, streams, month)
+                                                overflow, seg_keys, streams, month, retender)
         shrink = stay & (delta < 0)
         free += pool_sums(self.pool, -delta, shrink, len(cap_w)).astype(np.int64)
         keep = stay & ~overflow

@@ -141,7 +141,8 @@ class EDWCModel(mesa.Model):
         t.split_giants(self, f, d.split_share)
         want = t.demand_w()
         cap_w = f.capacity_w()
-        movers, free = t.renew_and_grow(want, cap_w, d.contract_months, self.streams, month)
+        movers, free = t.renew_and_grow(want, cap_w, d.contract_months, self.streams, month,
+                                          retender=d.short_of_room == "retender")
         reserve = np.floor(cap_w * self.config.supply.growth_reserve).astype(np.int64)
         self._place(movers, want, np.maximum(free - reserve, 0), rules)
         # 5. data centers account; each January retrofit and raise green contracts;

@@ -86,6 +86,7 @@ def _int(value: Any, key: str, lo: int = 0, hi: int | None = None) -> int:
 
 
 PROJECT_STARTS = ("wait", "random", "carry")   # supply.project_starts
+SHORT_OF_ROOM = ("wait", "retender")             # demand.short_of_room
 
 
 def _bool(value: Any, key: str) -> bool:
@@ -262,6 +263,7 @@ class Demand:
     size_sigma: float
     split_share: float
     contract_months: float
+    short_of_room: str
     logit_scale_rmb: float
     price_sensitivity_sigma: float
     preference_spread: tuple[float, float]
@@ -593,6 +595,8 @@ def _demand(d: Mapping, names: Sequence[str]) -> Demand:
         size_sigma=f("size_sigma", 0, 5),
         split_share=f("split_share", 0, 10, lo_open=True),
         contract_months=f("contract_months", 1, 600),
+        short_of_room=_choice(_get(d, "short_of_room", k), "demand.short_of_room",
+                              SHORT_OF_ROOM),
         logit_scale_rmb=f("logit_scale_rmb", 0, lo_open=True),
         price_sensitivity_sigma=f("price_sensitivity_sigma", 0, 5),
         preference_spread=_pair(_get(d, "preference_spread", k), "demand.preference_spread"),

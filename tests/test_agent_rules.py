@@ -514,7 +514,7 @@ def test_a_full_pool_grants_growth_and_tenants_left_short_re_tender_by_their_unm
     t, want = _tenants(n, load, want_w)
     room = room_growths * (want_w - load)
     cap = np.array([n * load + room, 10**9], dtype=np.int64)
-    movers, free = t.renew_and_grow(want, cap, 1e12, Streams(5), 300)
+    movers, free = t.renew_and_grow(want, cap, 1e12, Streams(5), 300, retender=True)
     leaving = np.zeros(n, dtype=bool)
     leaving[movers[:, 0]] = True
     assert (movers[:, 1] == 0).all()
@@ -527,6 +527,27 @@ def test_a_full_pool_grants_growth_and_tenants_left_short_re_tender_by_their_unm
     assert abs(leaving.sum() - expected) < 4 * np.sqrt(expected) + 1
 
 
+@pytest.mark.parametrize("room_growths", [0, 50, 500, 1000])
+def test_a_full_pool_grants_growth_and_tenants_left_short_wait_in_place(room_growths):
+    """demand.short_of_room=wait (the default): of 1,000 tenants asking 100 W of growth on
+    1,000 W, nobody leaves; the pool gives out exactly its room (never more), each tenant
+    holding between its old load and its demand, so one more request's worth of room grants
+    100 W more and moves nobody."""
+    from model.streams import Streams
+
+    n, load, want_w = 1000, 1000, 1100
+    t, want = _tenants(n, load, want_w)
+    room = room_growths * (want_w - load)
+    cap = np.array([n * load + room, 10**9], dtype=np.int64)
+    movers, free = t.renew_and_grow(want, cap, 1e12, Streams(5), 300)
+    assert len(movers) == 0
+    held = t.load_w[:, 0]
+    assert ((held >= load) & (held <= want_w)).all()
+    assert held.sum() == n * load + min(room, n * (want_w - load))
+    assert free[0] == cap[0] - held.sum() >= 0
+    assert (held == want_w).sum() == min(room_growths, n)
+
+
 def test_re_tendering_is_continuous_in_a_pools_room():
     """One more request's worth of room in a full pool changes the moves of a few tenants
     only (those whose own number lies between their two unmet shares), not a whole
@@ -537,7 +558,7 @@ def test_re_tendering_is_continuous_in_a_pools_room():
     for room_growths in (300, 301):
         t, want = _tenants(1000, 1000, 1100)
         cap = np.array([1000 * 1000 + room_growths * 100, 10**9], dtype=np.int64)
-        movers, _ = t.renew_and_grow(want, cap, 1e12, Streams(5), 300)
+        movers, _ = t.renew_and_grow(want, cap, 1e12, Streams(5), 300, retender=True)
         moved.append(set(movers[:, 0].tolist()))
     assert len(moved[0] ^ moved[1]) <= 2
     assert 30 < len(moved[0]) < 100      # ~700 short x 100/1,100

@@ -174,10 +174,12 @@ def test_investor_customer_flows_and_movable_shares_equal_their_references():
         np.testing.assert_array_equal(a, b)
 
 
-def test_compiled_renewals_equal_the_numpy_pass(monkeypatch):
+@pytest.mark.parametrize("short_of_room", ["wait", "retender"])
+def test_compiled_renewals_equal_the_numpy_pass(monkeypatch, short_of_room):
     """EnterpriseTable.renew_and_grow: the compiled passes (model/_kernels.pyx renew_pass,
     tight_cells, renew_finish) give the numpy reference's movers, free capacity and loads bit
-    for bit, every month of a small run (tight pools included)."""
+    for bit, every month of a small run (tight pools included), under either
+    demand.short_of_room rule."""
     from agents import enterprise
     from model.model import EDWCModel
     assert enterprise._renew_passes() is not None, \
@@ -185,13 +187,14 @@ def test_compiled_renewals_equal_the_numpy_pass(monkeypatch):
     compiled = enterprise.EnterpriseTable.renew_and_grow
     seen = {"months": 0, "tight": 0}
 
-    def both(self, want, cap_w, contract_months, streams, month):
+    def both(self, want, cap_w, contract_months, streams, month, retender=False):
+        assert retender == (short_of_room == "retender")
         load_before = self.load_w.copy()
-        movers, free = compiled(self, want, cap_w, contract_months, streams, month)
+        movers, free = compiled(self, want, cap_w, contract_months, streams, month, retender)
         load_after = self.load_w.copy()
         self.load_w[...] = load_before
         ref_movers, ref_free = self._renew_and_grow_numpy(want, cap_w, contract_months,
-                                                          streams, month)
+                                                          streams, month, retender)
         np.testing.assert_array_equal(movers, ref_movers)
         assert movers.dtype == ref_movers.dtype and movers.shape == ref_movers.shape
         np.testing.assert_array_equal(free, ref_free)
@@ -202,7 +205,8 @@ def test_compiled_renewals_equal_the_numpy_pass(monkeypatch):
 
     monkeypatch.setattr(enterprise.EnterpriseTable, "renew_and_grow", both)
     m = EDWCModel(validate(compose_config(["demand.n_enterprises=600", "supply.n_datacenters=60",
-                                           "run.end=2026-06"])))
+                                           "run.end=2026-06",
+                                           f"demand.short_of_room={short_of_room}"])))
     m.run()
     assert seen["months"] > 40 and seen["tight"] > 0
 
