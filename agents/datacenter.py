@@ -24,7 +24,7 @@ from model.constants import (
     years_since_base,
 )
 from model.schema import Node, Supply
-from model.segment_sums import pool_sums
+from model.segment_sums import node_sums, pool_sums
 from model.state import MonthAccount, Rules
 from model.streams import DC_ORIGINS, Streams, entity_key
 
@@ -236,8 +236,7 @@ class Fleet:
         operating = self.operating
         cap = self.cap_mw.sum(axis=1)
         energy = self.facility_mwh(it_mw, np.where(operating, cap, 0.0))  # facility MWh by DC
-        node_energy = np.bincount(self.node, weights=energy, minlength=n)
-        wanted = np.bincount(self.node, weights=energy * self.green_target, minlength=n)
+        node_energy, wanted = node_sums(self.node, [energy, energy * self.green_target], n)
         sold, absorbed = grids.supply_dcs(node_energy, wanted)
         fill = np.divide(sold, wanted, out=np.zeros(n), where=wanted > 0)
         self.green_share = self.green_target * fill[self.node]
@@ -261,8 +260,7 @@ class Fleet:
         util = np.divide(it_mw, cap, out=np.zeros(self.n), where=cap > 0)
         a = s.expectation_alpha
         self.util_ema = np.where(operating, (1 - a) * self.util_ema + a * util, self.util_ema)
-        node_cap = np.bincount(self.node, weights=np.where(operating, cap, 0.0), minlength=n)
-        node_it = np.bincount(self.node, weights=it_mw, minlength=n)
+        node_cap, node_it = node_sums(self.node, [np.where(operating, cap, 0.0), it_mw], n)
         node_util = np.divide(node_it, node_cap, out=np.zeros(n), where=node_cap > 0)
         return MonthAccount(
             energy=energy, node_energy=node_energy, green_mwh=green_mwh, absorbed=absorbed,

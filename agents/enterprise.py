@@ -20,6 +20,7 @@ import mesa
 import numpy as np
 
 from model.constants import COMPUTE_TYPES, LATENCY_CLASSES
+from model.kernel_switch import compiled_wanted
 from model.market import Choosers, Pools, Terms
 from model.schema import Demand
 from model.segment_sums import pool_sums
@@ -28,9 +29,34 @@ from model.streams import ENTERPRISE_SPLIT, Streams, combine, entity_key, mix64,
 if TYPE_CHECKING:
     from agents.datacenter import Fleet
 
+try:
+    from model._kernels import demand_watts as _COMPILED_WATTS
+    from model._kernels import grow_rows as _COMPILED_GROW
+    from model._kernels import renew_finish as _COMPILED_RENEW_FINISH
+    from model._kernels import renew_pass as _COMPILED_RENEW_PASS
+    from model._kernels import rows_above as _COMPILED_ROWS_ABOVE
+    from model._kernels import tight_cells as _COMPILED_TIGHT
+except ImportError:      # not built (a source tree without `pip install`): numpy
+    _COMPILED_RENEW_PASS = _COMPILED_RENEW_FINISH = _COMPILED_TIGHT = None
+    _COMPILED_GROW = _COMPILED_WATTS = _COMPILED_ROWS_ABOVE = None
+
 SEGMENTS = [(t, c) for t in range(len(COMPUTE_TYPES)) for c in range(len(LATENCY_CLASSES))]
 SEG_TYPE = np.array([t for t, _ in SEGMENTS])
 SEG_CLASS = np.array([c for _, c in SEGMENTS])
+
+
+def _grid_passes() -> bool:
+    """Whether the compiled passes of growth, watts and splits (model/_kernels.pyx) are used:
+    built, and not turned off with EDWC_KERNEL=numpy (then the numpy expressions run)."""
+    return _COMPILED_GROW is not None and compiled_wanted()
+
+
+def _renew_passes() -> tuple | None:
+    """The compiled passes of `EnterpriseTable.renew_and_grow` (model/_kernels.pyx), or None
+    where not built or with EDWC_KERNEL=numpy (then its numpy reference runs)."""
+    if _COMPILED_RENEW_PASS is None or not compiled_wanted():
+        return None
+    return _COMPILED_RENEW_PASS, _COMPILED_RENEW_FINISH
 
 
 class EnterpriseTable:
@@ -79,6 +105,7 @@ class EnterpriseTable:
         self._seg_keys: np.ndarray | None = None     # segment_keys(), extended by split
         self._growth: tuple[np.ndarray, np.ndarray] | None = None   # _growth_groups(), the same
         self.agents: list[Enterprise] = []
+        self._stores: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # see _append_rows
 
     def add_agents(self, model: mesa.Model) -> None:
         """Create the Mesa agent of every row that has none yet."""
@@ -91,6 +118,12 @@ class EnterpriseTable:
         values, row_value = self._growth_groups()
         yearly = annual_growth[None, :] * values[:, None]                  # [multiplier, type]
         monthly = (1.0 + np.maximum(yearly, -0.99)) ** (1.0 / 12.0)
+        if _grid_passes():       # the same products, without the [E, 6] factor array
+            try:
+                _COMPILED_GROW(self.demand_mw, monthly, row_value, SEG_TYPE)
+                return
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
         self.demand_mw *= monthly[:, SEG_TYPE][row_value]
 
     def _growth_groups(self) -> tuple[np.ndarray, np.ndarray]:
@@ -113,9 +146,7 @@ class EnterpriseTable:
         self.splits[rows] += 1
         child_keys = [entity_key(ENTERPRISE_SPLIT, int(k), int(s))
                       for k, s in zip(self.key[rows], self.splits[rows], strict=True)]
-        for field in self.ROW_FIELDS:
-            arr = getattr(self, field)
-            setattr(self, field, np.concatenate([arr, arr[rows]]))
+        self._append_rows(rows)
         self.pool[new] = -1
         self.load_w[new] = 0
         self.key[new] = child_keys
@@ -134,6 +165,24 @@ class EnterpriseTable:
             self._growth = None
         self.n += len(rows)
         return new
+
+    def _append_rows(self, rows: np.ndarray) -> None:
+        """Append copies of `rows` to every column (ROW_FIELDS), as np.concatenate([column,
+        column[rows]]) would. A column is a view of the first rows of a backing array that
+        doubles when full, so a month's split costs its new rows, not the whole table; a
+        column replaced by a new array since the last split is copied into a new backing
+        array first (as `agents.datacenter.Fleet.add` does)."""
+        n, k, stores = self.n, len(rows), self._stores
+        for field in self.ROW_FIELDS:
+            column = getattr(self, field)
+            store, view = stores.get(field, (None, None))
+            if column is not view or len(store) < n + k:
+                store = np.empty((max(64, 2 * (n + k)),) + column.shape[1:], dtype=column.dtype)
+                store[:n] = column
+            store[n:n + k] = column[rows]
+            view = store[:n + k]
+            stores[field] = (store, view)
+            setattr(self, field, view)
 
     def segment_keys(self) -> np.ndarray:
         """[E, 6] stable identity of every segment: a hash of (hashed enterprise key, segment).
@@ -158,6 +207,11 @@ class EnterpriseTable:
 
     def demand_w(self) -> np.ndarray:
         """Demand of every segment in integer watts."""
+        if _grid_passes():
+            try:
+                return _COMPILED_WATTS(self.demand_mw)
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
         return np.rint(self.demand_mw * 1e6).astype(np.int64)
 
     def split_giants(self, model: mesa.Model, fleet: Fleet, split_share: float) -> None:
@@ -167,7 +221,14 @@ class EnterpriseTable:
         if not ops.any():
             return
         limit = split_share * fleet.cap_mw[ops].sum() / ops.sum()
-        rows = np.flatnonzero((self.demand_mw > limit).any(axis=1))
+        rows = None
+        if _grid_passes():
+            try:
+                rows = _COMPILED_ROWS_ABOVE(self.demand_mw, float(limit))
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
+        if rows is None:
+            rows = np.flatnonzero((self.demand_mw > limit).any(axis=1))
         if rows.size:
             self.split(rows)
             self.add_agents(model)
@@ -175,7 +236,10 @@ class EnterpriseTable:
     def evict(self, dc_rows: np.ndarray) -> None:
         """Load served by data centers that closed (rows `dc_rows`) becomes unplaced."""
         if len(dc_rows):
-            gone = np.isin(self.pool >> 1, dc_rows) & (self.pool >= 0)   # pool // 2
+            dc = self.pool >> 1                                  # pool // 2 (-1 unplaced)
+            closed = np.zeros(max(int(dc.max()), int(np.max(dc_rows))) + 1, dtype=bool)
+            closed[dc_rows] = True                               # np.isin by a lookup table
+            gone = closed[np.maximum(dc, 0)] & (self.pool >= 0)
             self.pool[gone] = -1
             self.load_w[gone] = 0
 
@@ -196,6 +260,82 @@ class EnterpriseTable:
         (docs/design.md §2.9; before that fix growth that did not fit made the segment leave
         for sure). Each segment's renewal draw, priority and re-tender draw are its own this
         month (`streams`). Returns (movers [k, 2] rows/segments, free W of every pool)."""
+        seg_keys = self.segment_keys()
+        passes = _renew_passes()
+        if passes is not None:
+            first, finish = passes
+            try:
+                renew, occ, delta, asked, shrink, n_grow = first(
+                    self.pool, self.load_w, want, seg_keys, streams.call_key("renewal", month),
+                    1.0 / contract_months, len(cap_w))
+            except (ValueError, TypeError):    # an index out of range, a dtype or layout
+                passes = None                  # not compiled for: numpy says what happens
+        if passes is None:
+            return self._renew_and_grow_numpy(want, cap_w, contract_months, streams, month,
+                                              retender)
+        free = cap_w - occ.astype(np.int64)
+        overflow = np.zeros(want.shape, dtype=bool)
+        waits = None
+        if n_grow:
+            fits_all = asked <= free          # every request fits, in any order
+            free -= np.where(fits_all, asked, 0.0).astype(np.int64)
+            t_flat = _COMPILED_TIGHT(self.pool, delta, fits_all.view(np.uint8))
+            if t_flat.size:
+                free, waits = self._grant_tight(want, cap_w, delta, t_flat, free, overflow,
+                                                seg_keys, streams, month, retender)
+        free += shrink.astype(np.int64)
+        left, movers = finish(self.pool, self.load_w, want, renew.view(np.uint8),
+                              overflow.view(np.uint8), len(cap_w))
+        if waits is not None:   # tenants left short who stay wait in place with what they got
+            short_flat, short_load = waits
+            self.load_w.ravel()[short_flat] = short_load
+        free += left.astype(np.int64)       # re-tendering segments leave with their old load
+        return movers, free
+
+    def _grant_tight(self, want: np.ndarray, cap_w: np.ndarray, delta: np.ndarray,
+                     t_flat: np.ndarray, free: np.ndarray, overflow: np.ndarray,
+                     seg_keys: np.ndarray, streams: Streams, month: int,
+                     retender: bool = False
+                     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Growth in place in pools that cannot take all their tenants' growth
+        (`renew_and_grow`): the requests `t_flat` (flat cells, row-major, delta > 0) are
+        granted in each segment's random priority order this month; a tenant left short
+        waits, or with `retender` re-tenders (marked in `overflow`) with probability equal to
+        its unmet share. Returns free after the grants, and (cells, loads) of the short
+        tenants that wait in place."""
+        t_pool, t_load = self.pool.ravel()[t_flat], delta.ravel()[t_flat]
+        u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
+        order = np.argsort(u, kind="stable")
+        order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
+        gp, gl = t_pool[order], t_load[order]
+        csum = np.cumsum(gl)
+        first = np.concatenate(([True], gp[1:] != gp[:-1]))
+        start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
+        # a request gets what is left of the pool after those before it: the first
+        # that does not fit gets the rest, the later ones none
+        before = csum - gl - (csum[start] - gl[start])
+        granted = np.clip(free[gp] - before, 0, gl)
+        short_flat = t_flat[order]
+        short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
+        # with `retender`, a tenant short of room re-tenders its whole contract with
+        # probability equal to its unmet share of demand, on its own number this month
+        if retender:
+            unmet = 1.0 - short_load / want.ravel()[short_flat]
+            u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
+            leaves = u < unmet
+        else:
+            leaves = np.zeros(len(short_flat), dtype=bool)
+        overflow.ravel()[short_flat[leaves]] = True
+        waits = ~leaves
+        free -= np.bincount(gp[waits], weights=granted[waits],
+                            minlength=len(cap_w)).astype(np.int64)
+        return free, (short_flat[waits], short_load[waits])
+
+    def _renew_and_grow_numpy(self, want: np.ndarray, cap_w: np.ndarray,
+                              contract_months: float, streams: Streams, month: int,
+                              retender: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """`renew_and_grow` by numpy passes over the grid (the reference of the compiled
+        passes, model/_kernels.pyx renew_pass and renew_finish: the same numbers)."""
         placed = self.pool >= 0
         seg_keys = self.segment_keys()
         renew = placed & (streams.per_entity("renewal", seg_keys, month) < 1.0 / contract_months)
@@ -205,10 +345,9 @@ class EnterpriseTable:
         delta = np.where(stay, want - self.load_w, 0)
         grow_flat = np.flatnonzero(delta > 0)
         overflow = np.zeros(want.shape, dtype=bool)
-        tight_any = False
+        waits = None
         if len(grow_flat):
             g_pool = self.pool.ravel()[grow_flat]
-            g_load = delta.ravel()[grow_flat]
             asked = pool_sums(self.pool, delta, delta > 0, len(cap_w))   # g_load by g_pool
             fits_all = asked <= free          # every request fits, in any order
             free -= np.where(fits_all, asked, 0.0).astype(np.int64)
@@ -216,39 +355,15 @@ class EnterpriseTable:
             # priority this month
             tight = np.flatnonzero(~fits_all[g_pool])
             if tight.size:
-                tight_any = True
-                t_flat, t_pool, t_load = grow_flat[tight], g_pool[tight], g_load[tight]
-                u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
-                order = np.argsort(u, kind="stable")
-                order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
-                gp, gl = t_pool[order], t_load[order]
-                csum = np.cumsum(gl)
-                first = np.concatenate(([True], gp[1:] != gp[:-1]))
-                start = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
-                # a request gets what is left of the pool after those before it: the first
-                # that does not fit gets the rest, the later ones none
-                before = csum - gl - (csum[start] - gl[start])
-                granted = np.clip(free[gp] - before, 0, gl)
-                short_flat = t_flat[order]
-                short_load = (self.load_w.ravel()[short_flat] + granted).astype(np.int64)
-                # a tenant short of room re-tenders its whole contract with probability equal
-                # to its unmet share of demand, on its own number this month
-                if retender:
-                    unmet = 1.0 - short_load / want.ravel()[short_flat]
-                    u = streams.per_entity("retender", seg_keys.ravel()[short_flat], month)
-                    leaves = u < unmet
-                else:
-                    leaves = np.zeros(len(short_flat), dtype=bool)
-                overflow.ravel()[short_flat[leaves]] = True
-                waits = ~leaves
-                free -= np.bincount(gp[waits], weights=granted[waits],
-                                    minlength=len(cap_w)).astype(np.int64)
+                free, waits = self._grant_tight(want, cap_w, delta, grow_flat[tight], free,
+                                                overflow, seg_keys, streams, month, retender)
         shrink = stay & (delta < 0)
         free += pool_sums(self.pool, -delta, shrink, len(cap_w)).astype(np.int64)
         keep = stay & ~overflow
         self.load_w[keep] = want[keep]
-        if tight_any:   # tenants left short who stay wait in place with what they got
-            self.load_w.ravel()[short_flat[waits]] = short_load[waits]
+        if waits is not None:   # tenants left short who stay wait in place with what they got
+            short_flat, short_load = waits
+            self.load_w.ravel()[short_flat] = short_load
         # re-tendering segments leave their pool with their old load
         free += pool_sums(self.pool, self.load_w, overflow, len(cap_w)).astype(np.int64)
         moving = np.flatnonzero((renew | overflow | ~placed) & (want > 0))

@@ -194,8 +194,14 @@ class LocalGovernments:
             if rate <= 0:
                 continue
             inst = b.instrument
-            scope = {"local": np.arange(n) == gov.index, "any": np.ones(n, bool),
-                     "west": west}[inst.scope]
+            if inst.scope == "local":    # (only the scope's own mask is built)
+                scope = np.arange(n) == gov.index
+            elif inst.scope == "any":
+                scope = np.ones(n, bool)
+            elif inst.scope == "west":
+                scope = west
+            else:
+                raise KeyError(inst.scope)
             for ct in inst.compute_types:
                 table[gov.index, scope, COMPUTE_TYPES.index(ct)] = rate
         return table

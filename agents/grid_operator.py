@@ -45,8 +45,9 @@ class GridOperator(mesa.Agent):
         base = (1.0 - share) * n.dc_power_price + share * self.import_price
         headroom = n.dc_headroom_mw * (1.0 + g.headroom_growth) ** max(years_since_2022, 0.0)
         load = dc_facility_mw / headroom if headroom > 0 else 0.0
-        scarcity = g.scarcity_adder_share * base * float(
-            np.clip((load - g.scarcity_start) / max(1.0 - g.scarcity_start, 1e-9), 0.0, 1.0))
+        ramp = (load - g.scarcity_start) / max(1.0 - g.scarcity_start, 1e-9)
+        ramp = 0.0 if ramp < 0.0 else 1.0 if ramp > 1.0 else ramp   # np.clip's (NaN stays)
+        scarcity = g.scarcity_adder_share * base * ramp
         self.base_tariff = base + scarcity
         self.tariff = self.base_tariff * (1.0 - discount)
 

@@ -27,8 +27,55 @@ from model.constants import (
     WEST,
     years_since_base,
 )
+from model.kernel_switch import compiled_wanted
 from model.state import Rules, SimulationState
 from model.streams import DC_ORIGINS, entity_key, pick
+
+try:
+    from model._kernels import customer_flows as _COMPILED_CUSTOMER_FLOWS
+    from model._kernels import home_segment_sums as _COMPILED_HOME_SUMS
+except ImportError:      # not built: the numpy references below
+    _COMPILED_CUSTOMER_FLOWS = _COMPILED_HOME_SUMS = None
+
+
+def customer_flows_numpy(pool: np.ndarray, load_w: np.ndarray, home: np.ndarray,
+                         dc_node: np.ndarray, n: int) -> np.ndarray:
+    """`Investor.customer_flows` in numpy (the reference of the compiled pass): one bincount
+    over the whole [enterprise, segment] grid, zero weight where unplaced or at home."""
+    placed = pool >= 0
+    serving = dc_node[np.where(placed, pool, 0) >> 1]     # pool // 2: its DC row
+    home = home[:, None]
+    away = np.where(placed & (home != serving), load_w, 0)
+    return np.bincount((home * n + serving).ravel(), weights=away.ravel(),
+                       minlength=n * n).reshape(n, n)
+
+
+_CLASS_MOVABLE = SEG_CLASS >= 1     # interactive and batch segments may leave home
+
+
+def home_segment_sums(home: np.ndarray, demand: np.ndarray, resident: np.ndarray, n: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """[node, segment] demand and movable demand (interactive or batch, not bound by
+    residency) of the enterprises at home in each node: compiled (model/_kernels.pyx) when
+    built, else `home_segment_sums_numpy` (the same numbers)."""
+    if _COMPILED_HOME_SUMS is not None and compiled_wanted():
+        try:
+            return _COMPILED_HOME_SUMS(home, demand, resident.view(np.uint8),
+                                       _CLASS_MOVABLE.view(np.uint8), n)
+        except (ValueError, TypeError):    # a dtype or layout not compiled for
+            pass
+    return home_segment_sums_numpy(home, demand, resident, n)
+
+
+def home_segment_sums_numpy(home: np.ndarray, demand: np.ndarray, resident: np.ndarray,
+                            n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`home_segment_sums` with np.bincount over (home, segment), which adds in row order as
+    `demand[home == node].sum(axis=0)` does."""
+    n_seg = demand.shape[1]
+    cell = (home[:, None] * n_seg + np.arange(n_seg)).ravel()
+    movable = np.where(_CLASS_MOVABLE[None, :] & ~resident, demand, 0.0)
+    return (np.bincount(cell, weights=demand.ravel(), minlength=n * n_seg).reshape(n, n_seg),
+            np.bincount(cell, weights=movable.ravel(), minlength=n * n_seg).reshape(n, n_seg))
 
 
 class OperatingFleet:
@@ -41,8 +88,9 @@ class OperatingFleet:
         self.fleet = fleet
         ops = np.flatnonzero(fleet.operating)
         by_node = ops[np.argsort(fleet.node[ops], kind="stable")]
-        self.rows = np.split(by_node, np.cumsum(np.bincount(fleet.node[ops],
-                                                            minlength=n_nodes))[:-1])
+        ends = np.cumsum(np.bincount(fleet.node[ops], minlength=n_nodes)).tolist()
+        # np.split's pieces (views of by_node), sliced directly
+        self.rows = [by_node[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
         self.cap_mw = fleet.cap_mw.sum(axis=1)    # MW of every row, both types
         self.ops = ops
 
@@ -221,7 +269,7 @@ class Investor:
         if s.quota_spill_share <= 0:
             return out
         quota = np.array([g.energy_quota_twh for g in m.config.geography.nodes])
-        flows = None
+        flows = shares = None
         for q in np.flatnonzero(quota > 0):
             pue = min(f.best_pue(int(q), m.month), self.pue_cap_new(int(q), rules))
             headroom_mw = max(self.quota_headroom_mw(int(q), pue), 0.0)
@@ -230,7 +278,7 @@ class Investor:
                 continue
             blocked = want * (1.0 - headroom_mw / want.sum())          # [type], MW of capacity
             if flows is None:
-                flows = self.customer_flows()
+                flows, shares = self.customer_flows(), self.movable_shares()
             to = flows[q].copy()
             to[quota > 0] = 0.0
             if to.sum() <= 0:
@@ -240,7 +288,7 @@ class Investor:
             if to.sum() <= 0:
                 continue
             out += np.outer(to / to.sum(), blocked * planning * s.quota_spill_share
-                            * self.movable_share(int(q)))
+                            * shares[q])
         return out
 
     def quota_headroom_mw(self, node: int, pue: float) -> float:
@@ -257,6 +305,22 @@ class Investor:
     def movable_share(self, node: int) -> np.ndarray:
         """[type] share of the demand of customers at home in `node` that may be served
         elsewhere: interactive and batch segments not bound by data residency."""
+        return self.movable_shares()[node]
+
+    def movable_shares(self) -> np.ndarray:
+        """[node, type] `movable_share` of every node from one pass over the enterprise table
+        (`home_segment_sums`: the same numbers as `movable_share_reference`'s masks)."""
+        e, n = self.model.enterprises, self.model.map.n
+        by_seg, movable_seg = home_segment_sums(e.home, e.demand_mw, e.resident, n)
+        # by type: the segments of a type added in segment order, as np.bincount(SEG_TYPE)
+        total, moved = np.zeros((n, 2)), np.zeros((n, 2))
+        for seg, ctype in enumerate(SEG_TYPE):
+            total[:, ctype] += by_seg[:, seg]
+            moved[:, ctype] += movable_seg[:, seg]
+        return np.divide(moved, total, out=np.zeros((n, 2)), where=total > 0)
+
+    def movable_share_reference(self, node: int) -> np.ndarray:
+        """`movable_share` of one node by masks over the table (the reference)."""
         e = self.model.enterprises
         home = e.home == node
         d = e.demand_mw[home]
@@ -266,15 +330,18 @@ class Investor:
                          total, out=np.zeros(2), where=total > 0)
 
     def customer_flows(self) -> np.ndarray:
-        """[home, serving node] placed load, W, of customers served outside their home node."""
+        """[home, serving node] placed load, W, of customers served outside their home node:
+        compiled (model/_kernels.pyx) when built, else `customer_flows_numpy` (the same
+        numbers)."""
         m = self.model
         e, n = m.enterprises, m.map.n
-        placed = e.pool >= 0
-        serving = m.fleet.node[np.where(placed, e.pool, 0) >> 1]     # pool // 2: its DC row
-        home = e.home[:, None]
-        away = np.where(placed & (home != serving), e.load_w, 0)
-        return np.bincount((home * n + serving).ravel(), weights=away.ravel(),
-                           minlength=n * n).reshape(n, n)
+        if _COMPILED_CUSTOMER_FLOWS is not None and compiled_wanted():
+            try:
+                return _COMPILED_CUSTOMER_FLOWS(e.pool, e.load_w, e.home, m.fleet.node,
+                                                n).reshape(n, n)
+            except (ValueError, TypeError):    # a dtype or layout not compiled for
+                pass
+        return customer_flows_numpy(e.pool, e.load_w, e.home, m.fleet.node, n)
 
     def project_draw(self, process: str, key: int) -> float:
         """A project's own uniform of `process` (a keyed number: the same project gets the
@@ -291,7 +358,7 @@ class Investor:
         spread = self.model.config.supply.build_decision_spread
         if spread <= 0:
             return npv_rmb > 0
-        z = float(np.clip(npv_rmb / max(net_capex_rmb, 1.0) / spread, -50.0, 50.0))
+        z = _clip(float(npv_rmb / max(net_capex_rmb, 1.0) / spread), -50.0, 50.0)
         return self.project_draw("build_decision", key) < 1.0 / (1.0 + np.exp(-z))
 
     def ai_wave_optimism(self, intelligent: np.ndarray | float) -> np.ndarray | float:

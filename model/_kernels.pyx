@@ -12,6 +12,7 @@ element in the numpy expression's order.
 (splitmix64's finaliser and SeedSequence's hash in wrapping uint64 / uint32 arithmetic).
 """
 
+from libc.math cimport rint
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 import numpy as np
@@ -191,4 +192,224 @@ def voucher_claims(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
                     continue
                 out[h] += (table[(h * n + dc_node[p >> 1]) * 2 + (p & 1)] * price[p]
                            * <double>load_w[r, s] / 1e3)
+    return out_a
+
+
+def customer_flows(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+                   const int64_t[::1] home, const int64_t[::1] dc_node, Py_ssize_t n):
+    """`agents.investor.customer_flows_numpy`: placed load (W, as float64) by [home x n +
+    serving node] of the segments served outside their home node, added in row-major order
+    (np.bincount's numbers; the cells it adds with weight 0 leave every sum as it is)."""
+    out_a = np.zeros(n * n)
+    cdef double[::1] out = out_a
+    cdef Py_ssize_t r, s
+    cdef int64_t p, h, serving
+    with nogil:
+        for r in range(pool.shape[0]):
+            h = home[r]
+            for s in range(pool.shape[1]):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                serving = dc_node[p >> 1]
+                if serving != h:
+                    out[h * n + serving] += <double>load_w[r, s]
+    return out_a
+
+
+def home_segment_sums(const int64_t[::1] home, const double[:, ::1] demand,
+                      const uint8_t[:, ::1] resident, const uint8_t[::1] class_movable,
+                      Py_ssize_t n):
+    """`agents.investor.home_segment_sums_numpy`: demand and movable demand (segments whose
+    latency class may move, `class_movable`, and not bound by residency) summed by [home,
+    segment], added in row order (np.bincount's numbers)."""
+    cdef Py_ssize_t e = demand.shape[0], n_seg = demand.shape[1], r, s
+    total_a = np.zeros((n, n_seg))
+    movable_a = np.zeros((n, n_seg))
+    cdef double[:, ::1] total = total_a, movable = movable_a
+    cdef int64_t h
+    with nogil:
+        for r in range(e):
+            h = home[r]
+            for s in range(n_seg):
+                total[h, s] += demand[r, s]
+                if class_movable[s] and not resident[r, s]:
+                    movable[h, s] += demand[r, s]
+    return total_a, movable_a
+
+
+def renew_pass(const int64_t[:, ::1] pool, const int64_t[:, ::1] load_w,
+               const int64_t[:, ::1] want, const int64_t[:, ::1] seg_keys, uint64_t call,
+               double threshold, Py_ssize_t n_out):
+    """The first pass of `agents.enterprise.EnterpriseTable.renew_and_grow` over the
+    [enterprise, segment] grid, with its numpy reference's numbers: renew (placed, and the
+    segment's keyed uniform of `call` below `threshold`), the load of the segments that stay
+    by pool (occ), delta (want - load where staying, else 0), the growth asked by pool (delta
+    > 0), the shrinkage by pool (-delta where delta < 0) and the number of growing cells;
+    sums as float64 added in row-major order (np.bincount's). ValueError if a placed pool is
+    outside [0, n_out)."""
+    cdef Py_ssize_t e = pool.shape[0], n_seg = pool.shape[1], r, s, n_grow = 0, bad = 0
+    cdef int64_t p, d
+    cdef uint64_t bits
+    renew_a = np.zeros((e, n_seg), dtype=np.uint8)
+    delta_a = np.zeros((e, n_seg), dtype=np.int64)
+    occ_a = np.zeros(n_out)
+    asked_a = np.zeros(n_out)
+    shrink_a = np.zeros(n_out)
+    cdef uint8_t[:, ::1] renew = renew_a
+    cdef int64_t[:, ::1] delta = delta_a
+    cdef double[::1] occ = occ_a, asked = asked_a, shrink = shrink_a
+    with nogil:
+        for r in range(e):
+            for s in range(n_seg):
+                p = pool[r, s]
+                if p < 0:
+                    continue
+                if p >= n_out:
+                    bad = 1
+                    break
+                bits = _mix64(call ^ (<uint64_t>seg_keys[r, s] + _GOLDEN)) >> 11
+                if (<double>bits + 0.5) * _SCALE < threshold:
+                    renew[r, s] = 1
+                    continue
+                occ[p] += <double>load_w[r, s]
+                d = want[r, s] - load_w[r, s]
+                delta[r, s] = d
+                if d > 0:
+                    asked[p] += <double>d
+                    n_grow += 1
+                elif d < 0:
+                    shrink[p] += <double>(-d)
+            if bad:
+                break
+    if bad:
+        raise ValueError("a pool index outside [0, n_out)")
+    return renew_a.view(bool), occ_a, delta_a, asked_a, shrink_a, n_grow
+
+
+def tight_cells(const int64_t[:, ::1] pool, const int64_t[:, ::1] delta,
+                const uint8_t[::1] fits_all):
+    """Flat indices, row-major, of the cells that grow (delta > 0) in a pool that cannot take
+    all its growth (not `fits_all`): `renew_and_grow`'s grow_flat[~fits_all[pool[grow_flat]]]."""
+    cdef Py_ssize_t e = pool.shape[0], n_seg = pool.shape[1], r, s, k = 0
+    out_a = np.empty(max(e * n_seg, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] out = out_a
+    with nogil:
+        for r in range(e):
+            for s in range(n_seg):
+                if delta[r, s] > 0 and not fits_all[pool[r, s]]:
+                    out[k] = r * n_seg + s
+                    k += 1
+    return out_a[:k]
+
+
+def renew_finish(const int64_t[:, ::1] pool, int64_t[:, ::1] load_w,
+                 const int64_t[:, ::1] want, const uint8_t[:, ::1] renew,
+                 const uint8_t[:, ::1] overflow, Py_ssize_t n_out):
+    """The second pass of `renew_and_grow`, as its numpy reference: the segments that stay and
+    do not re-tender take their wanted load (in place in `load_w`); the old load of the
+    re-tendering segments summed by pool (float64, row-major order); and the movers [k, 2]
+    (row, segment) in row-major order: renewing, re-tendering or unplaced, with demand."""
+    cdef Py_ssize_t e = pool.shape[0], n_seg = pool.shape[1], r, s, k = 0
+    cdef int64_t p
+    left_a = np.zeros(n_out)
+    movers_a = np.empty((max(e * n_seg, 1), 2), dtype=np.intp)
+    cdef double[::1] left = left_a
+    cdef Py_ssize_t[:, ::1] movers = movers_a
+    with nogil:
+        for r in range(e):
+            for s in range(n_seg):
+                p = pool[r, s]
+                if p >= 0 and not renew[r, s]:
+                    if overflow[r, s]:
+                        left[p] += <double>load_w[r, s]
+                    else:
+                        load_w[r, s] = want[r, s]
+                        continue
+                if want[r, s] > 0:
+                    movers[k, 0] = r
+                    movers[k, 1] = s
+                    k += 1
+    return left_a, movers_a[:k]
+
+
+def grow_rows(double[:, ::1] demand, const double[:, ::1] monthly,
+              const int64_t[::1] row_value, const int64_t[::1] seg_type):
+    """`agents.enterprise.EnterpriseTable.grow`'s numpy pass in place: every segment's demand
+    times its row's monthly factor of the segment's compute type, demand[r, s] *=
+    monthly[row_value[r], seg_type[s]] (one multiplication each, as numpy's)."""
+    cdef Py_ssize_t r, s, n_seg = demand.shape[1]
+    with nogil:
+        for r in range(demand.shape[0]):
+            for s in range(n_seg):
+                demand[r, s] *= monthly[row_value[r], seg_type[s]]
+
+
+def demand_watts(const double[:, ::1] demand):
+    """`np.rint(demand * 1e6).astype(np.int64)` (`EnterpriseTable.demand_w`): the product,
+    rounded half to even (C rint in the default rounding mode, as numpy's rint), then cast."""
+    out_a = np.empty((demand.shape[0], demand.shape[1]), dtype=np.int64)
+    cdef int64_t[:, ::1] out = out_a
+    cdef Py_ssize_t r, s
+    with nogil:
+        for r in range(demand.shape[0]):
+            for s in range(demand.shape[1]):
+                out[r, s] = <int64_t>rint(demand[r, s] * 1e6)
+    return out_a
+
+
+def rows_above(const double[:, ::1] demand, double limit):
+    """Rows with a segment above `limit`: `np.flatnonzero((demand > limit).any(axis=1))`."""
+    out_a = np.empty(demand.shape[0], dtype=np.intp)
+    cdef Py_ssize_t[::1] out = out_a
+    cdef Py_ssize_t r, s, k = 0
+    with nogil:
+        for r in range(demand.shape[0]):
+            for s in range(demand.shape[1]):
+                if demand[r, s] > limit:
+                    out[k] = r
+                    k += 1
+                    break
+    return out_a[:k]
+
+
+def want_sums(const int64_t[:, ::1] want, const int64_t[::1] home, Py_ssize_t n):
+    """The recorder's demand sums (`model.recorder.want_sums_numpy`): the column sums of
+    `want` (int64, exact) and the row sums (int64, exact) / 1e6 added by home node in row
+    order (np.bincount's numbers)."""
+    cdef Py_ssize_t r, s, n_seg = want.shape[1]
+    cols_a = np.zeros(n_seg, dtype=np.int64)
+    node_a = np.zeros(n)
+    cdef int64_t[::1] cols = cols_a
+    cdef double[::1] node = node_a
+    cdef int64_t row
+    with nogil:
+        for r in range(want.shape[0]):
+            row = 0
+            for s in range(n_seg):
+                row = row + want[r, s]
+                cols[s] += want[r, s]
+            node[home[r]] += <double>row / 1e6
+    return cols_a, node_a
+
+
+def node_sums(const int64_t[::1] node, const double[:, ::1] weights, Py_ssize_t n):
+    """`np.bincount(node, weights=weights[k], minlength=n)` for every row k of `weights` in
+    one pass over the rows (each sum added in row order from 0.0, as bincount's). ValueError
+    if a node is outside [0, n) or the lengths differ (bincount would raise or return a
+    longer array)."""
+    cdef Py_ssize_t d = node.shape[0], k_count = weights.shape[0], r, k
+    cdef int64_t v
+    if weights.shape[1] != d:
+        raise ValueError("weights and node differ in length")
+    for r in range(d):
+        if node[r] < 0 or node[r] >= n:
+            raise ValueError("a node outside [0, n)")
+    out_a = np.zeros((k_count, n))
+    cdef double[:, ::1] out = out_a
+    with nogil:
+        for r in range(d):
+            v = node[r]
+            for k in range(k_count):
+                out[k, v] += weights[k, r]
     return out_a

@@ -237,7 +237,7 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     hopeful = np.flatnonzero(c.load_w <= free.max(initial=0))
     if hopeful.size == 0:
         return assigned, free
-    order = hopeful[np.argsort(priority[hopeful], kind="stable")]
+    order = _by_priority(hopeful, priority)
     base, transfer, risk, green, reach = cost_tables(p, t)
     n_classes = base.shape[1]
     i64, f64 = np.int64, np.float64
@@ -258,6 +258,21 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
         np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(p.key, dtype=i64),
         float(t.migration), np.uint64(noise), ROUNDS, assigned)
     return assigned, free
+
+
+def _by_priority(rows: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """`rows[np.argsort(priority[rows], kind="stable")]`: where the priorities of `rows` are
+    distinct ranks in [0, len(priority)) (as `model.streams.ranks` gives), by one scatter
+    into a slot per rank instead of a sort; otherwise by the sort."""
+    ranks = priority[rows]
+    n = len(priority)
+    if rows.size and ranks.dtype.kind in "iu" and 0 <= ranks.min() and ranks.max() < n:
+        slot = np.full(n, -1, dtype=np.int64)
+        slot[ranks] = rows
+        order = slot[slot >= 0]
+        if order.size == rows.size:          # distinct ranks: the sort's order
+            return order
+    return rows[np.argsort(ranks, kind="stable")]
 
 
 def use_kernel() -> bool:

@@ -25,12 +25,14 @@ from model.constants import (
     WEST,
 )
 from model.kernel_switch import compiled_wanted
+from model.segment_sums import node_sums
 from model.state import ModelState, Rules
 
 try:
     from model._kernels import segment_flows as _COMPILED_FLOWS
+    from model._kernels import want_sums as _COMPILED_WANT
 except ImportError:      # not built (a source tree without `pip install`): the numpy pass
-    _COMPILED_FLOWS = None
+    _COMPILED_FLOWS = _COMPILED_WANT = None
 
 # a segment's place in the flows key (latency class x compute type): class * 2 + type
 _FLOW_SEGMENT = SEG_CLASS * 2 + SEG_TYPE
@@ -85,6 +87,20 @@ def segment_flows_numpy(pool: np.ndarray, load_w: np.ndarray, home: np.ndarray,
     return flows, node_served, load_mw, load_away, cost, latency_load
 
 
+def want_sums_numpy(want: np.ndarray, home: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """The recorder's demand sums: [segment] int64 column sums of `want` (W) and [node] row
+    sums / 1e6 (MW) by home node (the reference of the compiled `model._kernels.want_sums`)."""
+    return (np.einsum("es->s", want),
+            np.bincount(home, weights=np.einsum("es->e", want) / 1e6, minlength=n))
+
+
+def _want_pass():
+    """The compiled demand sums if built and wanted (as `_segment_pass`), else numpy's."""
+    if _COMPILED_WANT is None or not compiled_wanted():
+        return want_sums_numpy
+    return _COMPILED_WANT
+
+
 def _segment_pass():
     """The compiled segment pass if built, else (or with EDWC_KERNEL=numpy in the
     environment, as for the market: model.market.use_kernel) the numpy one."""
@@ -104,6 +120,7 @@ class Recorder:
         self.lines: list[np.ndarray] = []
         self.dc_snapshots: list[dict[str, np.ndarray]] = []    # one set of columns a year
         self.ent_snapshots: list[dict[str, np.ndarray]] = []
+        self._ent_ids = np.zeros(0, dtype=np.int64)   # see _enterprise_ids
 
     def node_utilisation_last_year(self) -> np.ndarray:
         """Mean node utilisation over the last 12 recorded months."""
@@ -128,29 +145,26 @@ class Recorder:
         one_hot = np.eye(3)[role]
         by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
-        want = m.want_w
-        want_seg = np.einsum("es->s", want) / 1e6       # integer W: exact in any order
+        want_cols, node_demand = _want_pass()(m.want_w, t.home, n)
+        want_seg = want_cols / 1e6       # integer W: exact in any order
         demand = float(want_seg.sum())
-        node_demand = np.bincount(t.home, weights=np.einsum("es->e", want) / 1e6, minlength=n)
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
-        node_cap = np.bincount(f.node, weights=cap.sum(axis=1), minlength=n)
-        node_capex = np.bincount(f.node, weights=np.where(operating, f.build_capex_rmb(), 0.0),
-                                 minlength=n)
+        cap_dc = cap.sum(axis=1)
+        cap_total = cap.sum()
         energy, node_energy = acc.energy, acc.node_energy
         it_mw = f.occupied_mw.sum(axis=1)
-        node_it = np.bincount(f.node, weights=it_mw, minlength=n)
-        green_node = np.bincount(f.node, weights=acc.green_mwh, minlength=n)
         co2_loc_node = node_energy * m.grids.ef
-        co2_mkt_node = np.bincount(f.node, weights=acc.co2_market, minlength=n)
-        price_dc = np.divide((f.price * cap).sum(axis=1), cap.sum(axis=1),
-                             out=np.zeros(f.n), where=cap.sum(axis=1) > 0)
-        price_node_w = np.bincount(f.node, weights=price_dc * cap.sum(axis=1), minlength=n)
+        price_dc = np.divide((f.price * cap).sum(axis=1), cap_dc, out=np.zeros(f.n),
+                             where=cap_dc > 0)
+        # sums by node of data-center columns (np.bincount's numbers, one pass)
+        node_cap, node_capex, node_it, green_node, co2_mkt_node, price_node_w, revenue_node = \
+            node_sums(f.node, [cap_dc, np.where(operating, f.build_capex_rmb(), 0.0), it_mw,
+                               acc.green_mwh, acc.co2_market, price_dc * cap_dc, acc.revenue], n)
         node_price = np.divide(price_node_w, node_cap, out=np.zeros(n), where=node_cap > 0)
         network_cost = float(cost_away.sum())
         migrated = float(load_away.sum())
         subsidy_node = acc.voucher_paid + acc.discount_paid + acc.capex_subsidy
-        revenue_node = np.bincount(f.node, weights=acc.revenue, minlength=n)
         year, month = divmod(m.month, 12)
         stamp = pd.Timestamp(year=year, month=month + 1, day=1)
         rec = {
@@ -171,10 +185,10 @@ class Recorder:
         rec["east_origin_west_share"] = _ratio(by[WEST, EAST].sum(), by[:, EAST].sum())
         rack_kw = m.config.supply.rack_kw
         rec.update({
-            "capacity_mw": float(cap.sum()), "capacity_mw_general": float(cap[:, 0].sum()),
+            "capacity_mw": float(cap_total), "capacity_mw_general": float(cap[:, 0].sum()),
             "capacity_mw_intelligent": float(cap[:, 1].sum()),
-            "racks": float(cap.sum() * 1000 / rack_kw), "racks_occupied": served * 1000 / rack_kw,
-            "utilisation": _ratio(served, cap.sum()),
+            "racks": float(cap_total * 1000 / rack_kw), "racks_occupied": served * 1000 / rack_kw,
+            "utilisation": _ratio(served, cap_total),
         })
         for r, name in enumerate(ROLES):
             rec[f"utilisation_{name}"] = _ratio(node_served[role == r].sum(),
@@ -257,7 +271,7 @@ class Recorder:
         t = m.enterprises
         columns = {
             "year": np.full(t.n, year),
-            "unique_id": np.array([a.unique_id for a in t.agents], dtype=np.int64),
+            "unique_id": self._enterprise_ids(t.agents),
             "node": t.home.copy(), "sector": t.sector.copy(),
             "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
         }
@@ -265,6 +279,17 @@ class Recorder:
             columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = \
                 t.demand_mw[:, k].copy()
         self.ent_snapshots.append(columns)
+
+    def _enterprise_ids(self, agents: Sequence) -> np.ndarray:
+        """The Mesa unique_id of every enterprise agent, in row order (a copy): the ids of
+        the agents listed at the last snapshot are kept (agents are only appended, and an
+        agent's id never changes), the new agents' read."""
+        known = self._ent_ids
+        if len(known) > len(agents):
+            known = known[:0]
+        new = np.array([a.unique_id for a in agents[len(known):]], dtype=np.int64)
+        self._ent_ids = np.concatenate([known, new])
+        return self._ent_ids.copy()
 
     def _lines_table(self, months: np.ndarray) -> pd.DataFrame:
         """One row per month x UHV line: rated GW in service, energy sent, lost and delivered

@@ -11,10 +11,11 @@ import numpy as np
 from model.kernel_switch import compiled_wanted
 
 try:
+    from model._kernels import node_sums as _COMPILED_NODE_SUMS
     from model._kernels import pool_sums as _COMPILED_POOL_SUMS
     from model._kernels import voucher_claims as _COMPILED_CLAIMS
 except ImportError:      # not built (a source tree without `pip install`): numpy
-    _COMPILED_POOL_SUMS = _COMPILED_CLAIMS = None
+    _COMPILED_POOL_SUMS = _COMPILED_CLAIMS = _COMPILED_NODE_SUMS = None
 
 
 def compiled() -> bool:
@@ -71,3 +72,20 @@ def voucher_claims_numpy(pool: np.ndarray, load_w: np.ndarray, home: np.ndarray,
     claims_each = (table.ravel()[(seg_home * n + dc_node[dc]) * 2 + (seg_pool & 1)]
                    * price.ravel()[seg_pool] * load_w.ravel()[placed] / 1e3)
     return np.bincount(seg_home, weights=claims_each, minlength=n)
+
+
+def node_sums(node: np.ndarray, weights: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """`[np.bincount(node, weights=w, minlength=n) for w in weights]` (float sums by node,
+    e.g. of data-center columns), in one compiled pass over the rows when built."""
+    if compiled() and weights:
+        try:
+            return list(_COMPILED_NODE_SUMS(node, np.stack(weights).astype(np.float64,
+                                                                            copy=False), n))
+        except (ValueError, TypeError):    # a node out of range, a dtype not compiled for
+            pass
+    return node_sums_numpy(node, weights, n)
+
+
+def node_sums_numpy(node: np.ndarray, weights: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """`node_sums` by np.bincount (the reference)."""
+    return [np.bincount(node, weights=w, minlength=n) for w in weights]
