@@ -294,8 +294,7 @@ class EnterpriseTable:
 
     def _grant_tight(self, want: np.ndarray, cap_w: np.ndarray, delta: np.ndarray,
                      t_flat: np.ndarray, free: np.ndarray, overflow: np.ndarray,
-                     seg_keys: np.ndarray, streams: Streams, month: int,
-                     retender: bool = False
+                     seg_keys: np.ndarray, streams: Streams, month: int, retender: bool
                      ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Growth in place in pools that cannot take all their tenants' growth
         (`renew_and_grow`): the requests `t_flat` (flat cells, row-major, delta > 0) are
@@ -333,7 +332,7 @@ class EnterpriseTable:
 
     def _renew_and_grow_numpy(self, want: np.ndarray, cap_w: np.ndarray,
                               contract_months: float, streams: Streams, month: int,
-                              retender: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                              retender: bool) -> tuple[np.ndarray, np.ndarray]:
         """`renew_and_grow` by numpy passes over the grid (the reference of the compiled
         passes, model/_kernels.pyx renew_pass and renew_finish: the same numbers)."""
         placed = self.pool >= 0
