@@ -5,22 +5,28 @@
 `_draw_numpy`, kept as the reference the tests compare with) gives: in each clearing round,
 for each active chooser, among the pools that are feasible for it and have room for its
 load, the pool with the highest ``-beta x generalised cost + keyed Gumbel shock`` (the first
-such pool on a tie); then each pool accepts its choosers in priority order while their load
-fits. The cost is summed in the same order as `model.market.generalised_cost` (base +
-transfer + risk - green (+ migration)) and the shock is `model.streams.keyed_gumbel`'s
-splitmix64 hash, so both give the same floating-point numbers (compiled without fast-math:
-no reassociation, no FMA).
+such pool, in pool order, on a tie); then each pool accepts its choosers in priority order
+while their load fits. The cost is summed in the same order as
+`model.market.generalised_cost` (base + transfer + risk - green (+ migration)) and the shock
+is `model.streams.keyed_gumbel`'s splitmix64 hash, so both give the same floating-point
+numbers (compiled without fast-math: no reassociation, no FMA).
 
-First the chooser's open pools (feasible, with room) are listed in pool order, without a
-branch per pool (an unpredictable branch cost more than the test); then two passes over
-that list: the first computes, for every open pool, the systematic part
-w = -beta x cost and an upper bound w + b of its score, where b bounds the keyed Gumbel shock
-from the hash's top bits without a logarithm (the shock -log(-log u) increases with u, so in
-the bin [b, b + 1) / 2^BOUND_BITS of u it is at most the shock at the bin's upper edge,
-`shock_bound`; the last bin's bound is infinite), and finds the pool with the highest w,
-whose exact score starts the search; the second scores exactly (cost again, shock with its
-logarithms) only the pools whose bound reaches the best score so far. About 1.5 pools per
-chooser are scored on a real month.
+The pools come sorted by compute type and node (`model.market._place_compiled` passes the
+permutation and the node blocks), because the latency limit, data residency and the
+transfer and risk terms depend on the pool's node only: a chooser skips the node blocks it
+cannot use and takes the transfer and risk products once per block (the same products the
+numpy pass forms per cell, so the same sums).
+
+One pass over the chooser's open pools (of its type, in a reached node, with room for its
+load, not among the pools that rejected it this month) computes the systematic part
+w = -beta x cost and, from the top BOUND_BITS bits of the pool's hash and without a
+logarithm, a lower and an upper bound of its score (the shock -log(-log u) increases with
+u, so in the bin [b, b + 1) / 2^BOUND_BITS of u it lies between the shocks at the bin's
+edges, `SHOCK_LOWER` and `SHOCK_BOUND`, each with a margin far above rounding). Only a pool
+whose upper bound reaches the highest lower bound seen so far can still win, so only those
+are kept; the winner is among them (its upper bound is at least its score, which is at least
+every pool's lower bound), and they alone are scored exactly (the shock with its
+logarithms). About two pools per chooser are scored on a real month.
 """
 
 from libc.math cimport log, INFINITY
@@ -29,17 +35,21 @@ from libc.stdint cimport int64_t, uint64_t, uint8_t
 import numpy as np
 
 BOUND_BITS = 8
-_EDGES = np.arange(1, 2 ** BOUND_BITS + 1) / 2.0 ** BOUND_BITS
 with np.errstate(divide="ignore"):
-    SHOCK_BOUND = -np.log(-np.log(_EDGES)) + 1e-9     # margin far above rounding
+    # the shock at the upper edge of each bin (+ margin); the last bin's bound is infinite
+    SHOCK_BOUND = -np.log(-np.log(np.arange(1, 2 ** BOUND_BITS + 1) / 2.0 ** BOUND_BITS)) + 1e-9
+    # the shock at the lower edge of each bin (- margin); the first bin's is -infinity
+    SHOCK_LOWER = -np.log(-np.log(np.arange(0, 2 ** BOUND_BITS) / 2.0 ** BOUND_BITS)) - 1e-9
 SHOCK_BOUND[-1] = np.inf
+SHOCK_LOWER[0] = -np.inf
 
 cdef uint64_t _M1 = 0xBF58476D1CE4E5B9ULL
 cdef uint64_t _M2 = 0x94D049BB133111EBULL
 cdef uint64_t _GOLDEN = 0x9E3779B97F4A7C15ULL
 cdef double _SCALE = 2.0 ** -53
-cdef double[::1] _BOUND = SHOCK_BOUND
-cdef int _BIN_SHIFT = 53 - BOUND_BITS
+cdef double[::1] _UPPER = SHOCK_BOUND
+cdef double[::1] _LOWER = SHOCK_LOWER
+cdef int _BIN_SHIFT = 64 - BOUND_BITS     # the top bits of the 64-bit hash (of its 53 used)
 
 
 cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
@@ -53,55 +63,49 @@ cdef inline double _gumbel(uint64_t bits) noexcept nogil:
     return -log(-log(u))
 
 
-cdef inline double _w(const double* base_row, const double* transfer_row,
-                      const double* risk_row, const double* green_pool, Py_ssize_t j,
-                      int64_t cur, double intensity, double risk, double green,
-                      double migration, double nb) noexcept nogil:
-    """-beta x generalised cost of pool j, summed in `generalised_cost`'s order."""
-    cdef double cost = base_row[j]
-    cost = cost + transfer_row[j] * intensity
-    cost = cost + risk_row[j] * risk
-    cost = cost - green * green_pool[j]
-    if cur >= 0 and j != cur:
-        cost = cost + migration
-    return cost * nb
-
-
 def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[::1] resident,
-          const int64_t[::1] ctype, const int64_t[::1] pool_node,
-          const int64_t[::1] pool_type, int64_t[::1] free, const int64_t[::1] load,
-          const int64_t[::1] cost_row, const int64_t[::1] home, const int64_t[::1] current,
-          const double[::1] beta, const double[::1] intensity, const double[::1] risk,
-          const double[::1] green, const int64_t[::1] ckey, const double[:, ::1] base,
-          const double[:, ::1] transfer, const double[:, ::1] risk_table,
-          const double[::1] green_pool, const int64_t[::1] pkey, double migration,
-          uint64_t noise, int rounds, int64_t[::1] assigned):
+          const int64_t[::1] ctype, const int64_t[::1] perm, const int64_t[::1] block_start,
+          const int64_t[::1] block_node, const int64_t[::1] type_blocks, int64_t[::1] free,
+          const int64_t[::1] load, const int64_t[::1] cost_row, const int64_t[::1] home,
+          const int64_t[::1] current, const double[::1] beta, const double[::1] intensity,
+          const double[::1] risk, const double[::1] green, const int64_t[::1] ckey,
+          const double[:, ::1] base, const double[:, ::1] transfer,
+          const double[:, ::1] risk_table, const double[::1] green_pool,
+          const int64_t[::1] pkey, double migration, uint64_t noise, int rounds,
+          int64_t[::1] assigned):
     """The whole placement of `model.market.place`: `rounds` rounds of one logit draw per
     active chooser followed by the clearing, with exactly the numpy pass's numbers.
 
+    Pools are in sorted order (by compute type, then node; `perm`: the original index of
+    each, increasing within a node): block b holds the pools block_start[b] to
+    block_start[b + 1] - 1, all at node block_node[b]; the blocks of compute type t are
+    type_blocks[t] to type_blocks[t + 1] - 1. free, base's columns, green_pool, pkey and the
+    choosers' `current` (its pool in sorted order, -1 if none, or n_pools for a pool of
+    neither type) are in that order; `assigned` gets original pool indices.
+
     order: the choosers to place, in clearing priority order (rank 0 first); reach:
-    [home x class, pool] latency limit met (bool viewed as uint8; the chooser's row is
-    `cost_row`); resident: the chooser may only use pools in its home node (`pool_node`);
-    ctype, pool_type: compute types (a chooser only sees pools of its type); free: W per
-    pool, updated in place; assigned: pool per chooser, filled for the placed ones (left as
-    it is for the others).
+    [home x class, node] latency limit met (bool viewed as uint8; the chooser's row is
+    `cost_row`, also its row of `base`); resident: the chooser may only use its home node;
+    transfer, risk_table: [home, node]; free: W per pool, updated in place; assigned: the
+    pool per chooser, filled for the placed ones (left as it is for the others).
 
     Draw: among the chooser's open pools (of its type, reached, with room for its load, and
     not among the pools that rejected it earlier this month, at most `rounds` of them), the
-    pool with the highest -beta x cost + keyed Gumbel shock (the first such pool on a tie),
-    found with the bound below. Clearing: in priority order, a pool accepts a chooser while
-    the cumulative load of the choosers that picked it this round, this one included, fits
-    in its free capacity at the round's start (the numpy pass's cumsum `within <= free`);
-    the rejected choose again next round among the pools left. Pools of different types
-    never meet, so one pass over both types equals the numpy pass's pass per type.
+    pool with the highest -beta x cost + keyed Gumbel shock (the lowest original index on a
+    tie), found with the bounds above. Clearing: in priority order, a pool accepts a chooser
+    while the cumulative load of the choosers that picked it this round, this one included,
+    fits in its free capacity at the round's start (the numpy pass's cumsum `within <=
+    free`); the rejected choose again next round among the pools left. Pools of different
+    types never meet, so one pass over both types equals the numpy pass's pass per type.
     """
     cdef Py_ssize_t n_pools = free.shape[0], n_act = order.shape[0], n_rows = load.shape[0]
-    cdef Py_ssize_t k, i, j, m, q, n_open, top_m, best_j, n_next, r_, n_t
-    cdef int64_t need, h, r, cur
-    cdef double nb, wj, top, best, score
-    cdef uint64_t row_key, bits
-    cdef double[::1] ub = np.empty(max(n_pools, 1))
-    cdef Py_ssize_t[::1] open_j = np.empty(max(n_pools, 1), dtype=np.intp)
+    cdef Py_ssize_t k, i, m, q, n_kept, best_m, n_next, r_, b, start, end, node
+    cdef int64_t need, h, cur
+    cdef double nb, wj, best, score, term_t, term_r, cost, low, low_max, ci, cr, cg
+    cdef uint64_t row_key, bin_
+    cdef Py_ssize_t[::1] kept = np.empty(max(n_pools, 1), dtype=np.intp)
+    cdef double[::1] kept_w = np.empty(max(n_pools, 1))
+    cdef double[::1] kept_up = np.empty(max(n_pools, 1))
     cdef uint64_t[::1] pk = np.empty(max(n_pools, 1), dtype=np.uint64)
     cdef Py_ssize_t[::1] act = np.empty(max(n_act, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] ch = np.empty(max(n_act, 1), dtype=np.intp)
@@ -110,27 +114,15 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
     cdef uint8_t[::1] banned = np.zeros(max(n_pools, 1), dtype=np.uint8)
     cdef Py_ssize_t[:, ::1] rejected = np.empty((max(n_rows, 1), max(rounds, 1)), dtype=np.intp)
     cdef int[::1] n_rej = np.zeros(max(n_rows, 1), dtype=np.intc)
-    # the pools of each compute type, in pool order
-    cdef Py_ssize_t[:, ::1] typed = np.empty((2, max(n_pools, 1)), dtype=np.intp)
-    cdef Py_ssize_t[2] n_typed
-    cdef const Py_ssize_t* tp
     cdef const double* base_row
-    cdef const double* transfer_row
-    cdef const double* risk_row
     cdef const double* gp
     cdef const uint8_t* reach_row
-    cdef double ci, cr, cg
-    cdef bint res
+    cdef bint res, slow
     if n_pools == 0:
         return
     gp = &green_pool[0]
-    n_typed[0] = 0
-    n_typed[1] = 0
-    for j in range(n_pools):
-        pk[j] = <uint64_t>pkey[j] + _GOLDEN
-        if pool_type[j] == 0 or pool_type[j] == 1:
-            typed[pool_type[j], n_typed[pool_type[j]]] = j
-            n_typed[pool_type[j]] += 1
+    for m in range(n_pools):
+        pk[m] = <uint64_t>pkey[m] + _GOLDEN
     for k in range(n_act):
         act[k] = order[k]
     with nogil:
@@ -145,81 +137,79 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
                     continue
                 need = load[i]
                 reach_row = &reach[cost_row[i], 0]
+                base_row = &base[cost_row[i], 0]
                 h = home[i]
                 res = resident[i] != 0
-                tp = &typed[ctype[i], 0]
-                n_t = n_typed[ctype[i]]
-                n_open = 0
-                if n_rej[i] == 0 and not res:
-                    for m in range(n_t):
-                        j = tp[m]
-                        open_j[n_open] = j
-                        n_open += (reach_row[j] != 0) & (free[j] >= need)
-                else:
+                slow = n_rej[i] != 0
+                if slow:
                     for q in range(n_rej[i]):
                         banned[rejected[i, q]] = 1
-                    for m in range(n_t):
-                        j = tp[m]
-                        open_j[n_open] = j
-                        n_open += ((reach_row[j] != 0) & (free[j] >= need) & (banned[j] == 0)
-                                   & ((not res) | (pool_node[j] == h)))
-                    for q in range(n_rej[i]):
-                        banned[rejected[i, q]] = 0
-                if n_open == 0:
-                    ch[k] = -1
-                    continue
-                r = cost_row[i]
                 cur = current[i]
                 nb = -beta[i]
                 ci, cr, cg = intensity[i], risk[i], green[i]
-                base_row = &base[r, 0]
-                transfer_row = &transfer[h, 0]
-                risk_row = &risk_table[h, 0]
                 row_key = _mix64(noise ^ (<uint64_t>ckey[i] + _GOLDEN))
-                top = -INFINITY
-                top_m = -1
-                for m in range(n_open):
-                    j = open_j[m]
-                    wj = _w(base_row, transfer_row, risk_row, gp, j, cur, ci, cr, cg,
-                            migration, nb)
-                    bits = _mix64(row_key ^ pk[j]) >> 11
-                    ub[m] = wj + _BOUND[bits >> _BIN_SHIFT]
-                    if top_m < 0 or wj > top:
-                        top = wj
-                        top_m = m
-                best_j = open_j[top_m]
-                best = top + _gumbel(_mix64(row_key ^ pk[best_j]) >> 11)
-                for m in range(n_open):
-                    if ub[m] < best or m == top_m or ub[m] == -INFINITY:
+                low_max = -INFINITY
+                n_kept = 0
+                for b in range(type_blocks[ctype[i]], type_blocks[ctype[i] + 1]):
+                    node = block_node[b]
+                    if reach_row[node] == 0 or (res and node != h):
                         continue
-                    j = open_j[m]
-                    wj = _w(base_row, transfer_row, risk_row, gp, j, cur, ci, cr, cg,
-                            migration, nb)
-                    score = wj + _gumbel(_mix64(row_key ^ pk[j]) >> 11)
-                    if score > best or (score == best and j < best_j):
+                    term_t = transfer[h, node] * ci
+                    term_r = risk_table[h, node] * cr
+                    start, end = block_start[b], block_start[b + 1]
+                    for m in range(start, end):
+                        if free[m] < need or (slow and banned[m] != 0):
+                            continue
+                        cost = base_row[m] + term_t
+                        cost = cost + term_r
+                        cost = cost - cg * gp[m]
+                        if cur >= 0 and m != cur:
+                            cost = cost + migration
+                        wj = cost * nb
+                        bin_ = _mix64(row_key ^ pk[m]) >> _BIN_SHIFT
+                        low = wj + _LOWER[bin_]
+                        if low > low_max:
+                            low_max = low
+                        if wj + _UPPER[bin_] >= low_max:
+                            kept[n_kept] = m
+                            kept_w[n_kept] = wj
+                            kept_up[n_kept] = wj + _UPPER[bin_]
+                            n_kept += 1
+                if slow:
+                    for q in range(n_rej[i]):
+                        banned[rejected[i, q]] = 0
+                # exact scores of the pools that can still win
+                best_m = -1
+                best = -INFINITY
+                for q in range(n_kept):
+                    if kept_up[q] < low_max:
+                        continue
+                    m = kept[q]
+                    score = kept_w[q] + _gumbel(_mix64(row_key ^ pk[m]) >> 11)
+                    if best_m < 0 or score > best or (score == best and perm[m] < perm[best_m]):
                         best = score
-                        best_j = j
-                ch[k] = best_j
+                        best_m = m
+                ch[k] = best_m
             # clearing, in priority order; the rejected stay active, in priority order
             n_next = 0
             for k in range(n_act):
-                j = ch[k]
-                if j < 0:
+                m = ch[k]
+                if m < 0:
                     continue
                 i = act[k]
-                cum[j] += load[i]
-                if cum[j] <= free[j]:
-                    assigned[i] = j
-                    acc[j] += load[i]
+                cum[m] += load[i]
+                if cum[m] <= free[m]:
+                    assigned[i] = perm[m]
+                    acc[m] += load[i]
                 else:
-                    rejected[i, n_rej[i]] = j
+                    rejected[i, n_rej[i]] = m
                     n_rej[i] += 1
                     act[n_next] = i
                     n_next += 1
             for k in range(n_act):
-                j = ch[k]
-                if j >= 0:
-                    free[j] -= acc[j]
-                    acc[j] = 0
-                    cum[j] = 0
+                m = ch[k]
+                if m >= 0:
+                    free[m] -= acc[m]
+                    acc[m] = 0
+                    cum[m] = 0
             n_act = n_next

@@ -230,34 +230,68 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     """`place` with its whole round loop (draws and clearing), for both compute types at
     once, in the compiled kernel (`model/_market_kernel.pyx`, `place`): the same rule, the
     same numbers. The choosers go in in priority order (ranks are distinct), so the kernel
-    clears each pool in that order without a sort; feasibility is read from the `reach`
-    table, the compute types and the residency flag instead of a [chooser, pool] matrix."""
+    clears each pool in that order without a sort. The pools go in sorted by compute type
+    and node (a stable sort: original order within a node), in blocks of one node, so that
+    feasibility (the latency limit by [home x class, node], the compute type, residency)
+    and the transfer and risk terms ([home, node]) are read once per block instead of from
+    [chooser, pool] or [home, pool] tables."""
     assigned = np.full(len(c), -1, dtype=np.int64)
-    free = np.array(p.free_w, dtype=np.int64)          # a copy, updated by the kernel
+    free = np.array(p.free_w, dtype=np.int64)          # a copy, updated below
     hopeful = np.flatnonzero(c.load_w <= free.max(initial=0))
     if hopeful.size == 0:
         return assigned, free
     order = _by_priority(hopeful, priority)
-    base, transfer, risk, green, reach = cost_tables(p, t)
-    n_classes = base.shape[1]
     i64, f64 = np.int64, np.float64
+    n_nodes, n_classes = t.km.shape[0], len(t.limit_ms)
+    pool_type = np.asarray(p.ctype, dtype=i64)
+    pool_node = np.asarray(p.node, dtype=i64)
+    typed = np.flatnonzero((pool_type == 0) | (pool_type == 1))
+    block_key = pool_type[typed] * n_nodes + pool_node[typed]
+    perm = typed[np.argsort(block_key, kind="stable")]
+    block_key = block_key[np.argsort(block_key, kind="stable")]
+    starts = np.flatnonzero(np.concatenate(([True], block_key[1:] != block_key[:-1]))) \
+        if perm.size else np.zeros(0, dtype=i64)
+    block_start = np.append(starts, perm.size).astype(i64)
+    type_blocks = np.searchsorted(block_key[starts] // n_nodes, [0, 1, 2]).astype(i64)
+    sub = Pools(pool_node[perm], pool_type[perm], np.asarray(p.price)[perm],
+                np.asarray(p.green)[perm], free[perm], np.asarray(p.key)[perm])
+    base, green = _sorted_cost_tables(sub, t)
+    # the choosers' current pool in sorted order (-1: none; a pool of neither type: never
+    # one of the sorted pools, but leaving it still costs the migration)
+    where = np.full(len(free) + 1, perm.size, dtype=i64)
+    where[perm] = np.arange(perm.size)
+    current = np.asarray(c.current, dtype=i64)
+    current = np.where(current >= 0, where[np.where(current >= 0, current, len(free))], -1)
+    reach = (t.latency_ms[:, None, :] <= t.limit_ms[None, :, None]).reshape(-1, n_nodes)
+    sorted_free = np.ascontiguousarray(sub.free_w, dtype=i64)
     _KERNEL.place(
-        order.astype(i64, copy=False),
-        np.ascontiguousarray(reach.reshape(-1, reach.shape[2])).view(np.uint8),
+        order.astype(i64, copy=False), reach.view(np.uint8),
         np.ascontiguousarray(c.resident, dtype=bool).view(np.uint8),
-        np.ascontiguousarray(c.ctype, dtype=i64), np.ascontiguousarray(p.node, dtype=i64),
-        np.ascontiguousarray(p.ctype, dtype=i64), free,
+        np.ascontiguousarray(c.ctype, dtype=i64), perm.astype(i64, copy=False), block_start,
+        pool_node[perm][starts].astype(i64), type_blocks, sorted_free,
         np.ascontiguousarray(c.load_w, dtype=i64),
         np.ascontiguousarray(c.home * n_classes + c.lclass, dtype=i64),
-        np.ascontiguousarray(c.home, dtype=i64), np.ascontiguousarray(c.current, dtype=i64),
+        np.ascontiguousarray(c.home, dtype=i64), current,
         np.ascontiguousarray(c.beta, dtype=f64), np.ascontiguousarray(c.intensity, dtype=f64),
         np.ascontiguousarray(c.risk, dtype=f64), np.ascontiguousarray(c.green, dtype=f64),
-        np.ascontiguousarray(c.key, dtype=i64),
-        np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=f64),
-        np.ascontiguousarray(transfer, dtype=f64), np.ascontiguousarray(risk, dtype=f64),
-        np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(p.key, dtype=i64),
+        np.ascontiguousarray(c.key, dtype=i64), base,
+        np.ascontiguousarray(t.transfer_per_1000km * t.km / 1000.0, dtype=f64),
+        np.ascontiguousarray(t.risk_per_1000km * t.km / 1000.0, dtype=f64),
+        np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(sub.key, dtype=i64),
         float(t.migration), np.uint64(noise), ROUNDS, assigned)
+    free[perm] = sorted_free
     return assigned, free
+
+
+def _sorted_cost_tables(p: Pools, t: Terms) -> tuple[np.ndarray, np.ndarray]:
+    """`cost_tables`' base, as [home x class, pool], and green, [pool], for the pools `p`
+    (the same expressions element by element, so the same numbers as the columns of
+    `cost_tables` for these pools); the kernel takes transfer, risk and reach by node."""
+    lat = t.latency_ms[:, p.node]                                         # [home, pool]
+    net_price = p.price[None, :] * (1.0 - t.voucher[:, p.node, p.ctype])   # [home, pool]
+    base = net_price[:, None, :] + t.latency_penalty[None, :, None] * lat[:, None, :]
+    return (np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=np.float64),
+            t.green_value * p.green)
 
 
 def _by_priority(rows: np.ndarray, priority: np.ndarray) -> np.ndarray:
