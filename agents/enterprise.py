@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 try:
     from model._kernels import demand_watts as _COMPILED_WATTS
+    from model._kernels import grant_order as _COMPILED_GRANT_ORDER
     from model._kernels import grow_rows as _COMPILED_GROW
     from model._kernels import renew_finish as _COMPILED_RENEW_FINISH
     from model._kernels import renew_pass as _COMPILED_RENEW_PASS
@@ -38,7 +39,7 @@ try:
     from model._kernels import tight_cells as _COMPILED_TIGHT
 except ImportError:      # not built (a source tree without `pip install`): numpy
     _COMPILED_RENEW_PASS = _COMPILED_RENEW_FINISH = _COMPILED_TIGHT = None
-    _COMPILED_GROW = _COMPILED_WATTS = _COMPILED_ROWS_ABOVE = None
+    _COMPILED_GROW = _COMPILED_WATTS = _COMPILED_ROWS_ABOVE = _COMPILED_GRANT_ORDER = None
 
 SEGMENTS = [(t, c) for t in range(len(COMPUTE_TYPES)) for c in range(len(LATENCY_CLASSES))]
 SEG_TYPE = np.array([t for t, _ in SEGMENTS])
@@ -57,6 +58,25 @@ def _renew_passes() -> tuple | None:
     if _COMPILED_RENEW_PASS is None or not compiled_wanted():
         return None
     return _COMPILED_RENEW_PASS, _COMPILED_RENEW_FINISH
+
+
+def grant_order(pool: np.ndarray, u: np.ndarray, n_pools: int) -> np.ndarray:
+    """The order in which growth requests (`pool`, `u`: the requests' pools and uniforms) are
+    granted: by pool, then by u, then by position. Compiled (model/_kernels.pyx: a counting
+    sort and a merge sort per pool) where built and wanted (`_grid_passes`), else
+    `grant_order_numpy` (the same order)."""
+    if _COMPILED_GRANT_ORDER is not None and _grid_passes():
+        try:
+            return _COMPILED_GRANT_ORDER(pool, u, n_pools)
+        except (ValueError, TypeError):    # a pool out of range, a dtype not compiled for
+            pass
+    return grant_order_numpy(pool, u)
+
+
+def grant_order_numpy(pool: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """`grant_order` by two stable argsorts (the reference)."""
+    order = np.argsort(u, kind="stable")
+    return order[np.argsort(pool[order], kind="stable")]
 
 
 class EnterpriseTable:
@@ -304,8 +324,7 @@ class EnterpriseTable:
         tenants that wait in place."""
         t_pool, t_load = self.pool.ravel()[t_flat], delta.ravel()[t_flat]
         u = streams.per_entity("growth_priority", seg_keys.ravel()[t_flat], month)
-        order = np.argsort(u, kind="stable")
-        order = order[np.argsort(t_pool[order], kind="stable")]   # by pool, then u
+        order = grant_order(t_pool, u, len(cap_w))      # by pool, then u
         gp, gl = t_pool[order], t_load[order]
         csum = np.cumsum(gl)
         first = np.concatenate(([True], gp[1:] != gp[:-1]))

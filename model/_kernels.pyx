@@ -413,3 +413,90 @@ def node_sums(const int64_t[::1] node, const double[:, ::1] weights, Py_ssize_t 
             for k in range(k_count):
                 out[k, v] += weights[k, r]
     return out_a
+
+
+cdef inline void _merge_by_u(Py_ssize_t* a, Py_ssize_t* tmp, Py_ssize_t n,
+                             const double* u) noexcept nogil:
+    """Stable sort of the indices a[0..n) by u[a[k]] (a bottom-up merge sort, insertion sort
+    on runs of 16): equal u keep their order in `a`."""
+    cdef Py_ssize_t lo, hi, k, j, width, mid, left, right, out
+    cdef Py_ssize_t x
+    cdef Py_ssize_t* src = a
+    cdef Py_ssize_t* dst = tmp
+    cdef Py_ssize_t* swap
+    lo = 0
+    while lo < n:
+        hi = min(lo + 16, n)
+        for k in range(lo + 1, hi):
+            x = a[k]
+            j = k - 1
+            while j >= lo and u[a[j]] > u[x]:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = x
+        lo = hi
+    width = 16
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            left, right, out = lo, mid, lo
+            while left < mid and right < hi:
+                if u[src[right]] < u[src[left]]:
+                    dst[out] = src[right]
+                    right += 1
+                else:
+                    dst[out] = src[left]
+                    left += 1
+                out += 1
+            while left < mid:
+                dst[out] = src[left]
+                left += 1
+                out += 1
+            while right < hi:
+                dst[out] = src[right]
+                right += 1
+                out += 1
+            lo += 2 * width
+        swap = src
+        src = dst
+        dst = swap
+        width *= 2
+    if src != a:
+        for k in range(n):
+            a[k] = src[k]
+
+
+def grant_order(const int64_t[::1] pool, const double[::1] u, Py_ssize_t n_pools):
+    """The order in which growth requests are granted (`EnterpriseTable._grant_tight`): by
+    pool, then by the request's uniform `u`, then by position - what
+    `agents.enterprise.grant_order_numpy`'s two stable argsorts give - by a counting sort on
+    the pool and a stable merge sort of each pool's requests by u."""
+    cdef Py_ssize_t n = pool.shape[0], k, p, bad = 0
+    out_a = np.empty(n, dtype=np.intp)
+    start_a = np.zeros(n_pools + 1, dtype=np.intp)
+    tmp_a = np.empty(max(n, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] out = out_a
+    cdef Py_ssize_t[::1] start = start_a
+    cdef Py_ssize_t[::1] tmp = tmp_a
+    cdef Py_ssize_t[::1] fill = np.empty(n_pools + 1, dtype=np.intp)
+    with nogil:
+        for k in range(n):
+            if pool[k] < 0 or pool[k] >= n_pools:
+                bad = 1
+                break
+            start[pool[k] + 1] += 1
+        if not bad:
+            for p in range(n_pools):
+                start[p + 1] += start[p]
+                fill[p] = start[p]
+            for k in range(n):
+                out[fill[pool[k]]] = k
+                fill[pool[k]] += 1
+            for p in range(n_pools):
+                if start[p + 1] - start[p] > 1:
+                    _merge_by_u(&out[start[p]], &tmp[0], start[p + 1] - start[p], &u[0])
+    if bad:
+        raise ValueError("a pool index outside [0, n_pools)")
+    return out_a

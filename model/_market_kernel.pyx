@@ -40,7 +40,7 @@ with np.errstate(divide="ignore"):
     SHOCK_BOUND = -np.log(-np.log(np.arange(1, 2 ** BOUND_BITS + 1) / 2.0 ** BOUND_BITS)) + 1e-9
     # the shock at the lower edge of each bin (- margin); the first bin's is -infinity
     SHOCK_LOWER = -np.log(-np.log(np.arange(0, 2 ** BOUND_BITS) / 2.0 ** BOUND_BITS)) - 1e-9
-SHOCK_BOUND[-1] = np.inf
+SHOCK_BOUND[2 ** BOUND_BITS - 1] = np.inf     # (what the formula gives; stated)
 SHOCK_LOWER[0] = -np.inf
 
 cdef uint64_t _M1 = 0xBF58476D1CE4E5B9ULL

@@ -247,8 +247,8 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     pool_node = np.asarray(p.node, dtype=i64)
     typed = np.flatnonzero((pool_type == 0) | (pool_type == 1))
     block_key = pool_type[typed] * n_nodes + pool_node[typed]
-    perm = typed[np.argsort(block_key, kind="stable")]
-    block_key = block_key[np.argsort(block_key, kind="stable")]
+    by_block = np.argsort(block_key, kind="stable")
+    perm, block_key = typed[by_block], block_key[by_block]
     starts = np.flatnonzero(np.concatenate(([True], block_key[1:] != block_key[:-1]))) \
         if perm.size else np.zeros(0, dtype=i64)
     block_start = np.append(starts, perm.size).astype(i64)

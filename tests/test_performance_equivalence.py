@@ -278,6 +278,33 @@ def test_compiled_growth_watts_and_split_rows_equal_numpy():
                                           np.flatnonzero((grid > limit).any(axis=1)))
 
 
+def test_compiled_grant_order_equals_two_stable_sorts():
+    """The order of growth grants in a pool short of room (model/_kernels.pyx grant_order: a
+    counting sort by pool, a merge sort by uniform within each pool) is the numpy reference's
+    order (a stable argsort by u, then a stable argsort by pool), with ties in u, one pool,
+    many pools, runs around the merge sort's 16-element runs; a pool out of range falls back
+    to numpy."""
+    from agents import enterprise
+    from agents.enterprise import grant_order, grant_order_numpy
+    assert enterprise._COMPILED_GRANT_ORDER is not None, \
+        "model/_kernels.pyx is not built: run `make setup`"
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 15, 16, 17, 33, 257, 5000):
+        for n_pools in (1, 3, 40, 2500):
+            pool = rng.integers(0, n_pools, n).astype(np.int64)
+            u = rng.random(n)
+            if n > 3:
+                u[rng.integers(0, n, n // 3)] = u[0]          # ties keep their position
+            expect = grant_order_numpy(pool, u)
+            np.testing.assert_array_equal(
+                enterprise._COMPILED_GRANT_ORDER(pool, u, n_pools), expect)
+            np.testing.assert_array_equal(grant_order(pool, u, n_pools), expect)
+    pool, u = np.array([0, 5, 1], dtype=np.int64), np.array([0.3, 0.2, 0.1])
+    with pytest.raises(ValueError, match="pool index outside"):
+        enterprise._COMPILED_GRANT_ORDER(pool, u, 2)
+    np.testing.assert_array_equal(grant_order(pool, u, 2), grant_order_numpy(pool, u))
+
+
 def test_priority_order_by_scatter_equals_the_stable_sort():
     """model.market._by_priority (one scatter for distinct ranks) gives
     rows[np.argsort(priority[rows], kind="stable")] for permutations, subsets, ties and
