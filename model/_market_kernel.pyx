@@ -26,7 +26,10 @@ edges, `SHOCK_LOWER` and `SHOCK_BOUND`, each with a margin far above rounding). 
 whose upper bound reaches the highest lower bound seen so far can still win, so only those
 are kept; the winner is among them (its upper bound is at least its score, which is at least
 every pool's lower bound), and they alone are scored exactly (the shock with its
-logarithms). About two pools per chooser are scored on a real month.
+logarithms). About two pools per chooser are scored on a real month. The bin needs only the
+top bits of the hash, which splitmix64's last xor-shift leaves as they are, and its first
+xor-shift distributes over the XOR of the chooser's and the pool's keys, so that part is
+taken once per chooser and once per pool (`_top_bin`).
 """
 
 from libc.math cimport log, INFINITY
@@ -56,6 +59,15 @@ cdef inline uint64_t _mix64(uint64_t x) noexcept nogil:
     x = (x ^ (x >> 30)) * _M1
     x = (x ^ (x >> 27)) * _M2
     return x ^ (x >> 31)
+
+
+cdef inline uint64_t _top_bin(uint64_t x1) noexcept nogil:
+    """The bin of _mix64(x) (its top 64 - _BIN_SHIFT bits) from x1 = x ^ (x >> 30): for
+    x = a ^ b, x1 = (a ^ (a >> 30)) ^ (b ^ (b >> 30)); the final xor-shift (>> 31) does not
+    reach the top bits."""
+    x1 = x1 * _M1
+    x1 = (x1 ^ (x1 >> 27)) * _M2
+    return x1 >> _BIN_SHIFT
 
 
 cdef inline double _gumbel(uint64_t bits) noexcept nogil:
@@ -107,6 +119,8 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
     cdef double[::1] kept_w = np.empty(max(n_pools, 1))
     cdef double[::1] kept_up = np.empty(max(n_pools, 1))
     cdef uint64_t[::1] pk = np.empty(max(n_pools, 1), dtype=np.uint64)
+    cdef uint64_t[::1] pk1 = np.empty(max(n_pools, 1), dtype=np.uint64)
+    cdef uint64_t row1
     cdef Py_ssize_t[::1] act = np.empty(max(n_act, 1), dtype=np.intp)
     cdef Py_ssize_t[::1] ch = np.empty(max(n_act, 1), dtype=np.intp)
     cdef int64_t[::1] cum = np.zeros(max(n_pools, 1), dtype=np.int64)
@@ -123,6 +137,7 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
     gp = &green_pool[0]
     for m in range(n_pools):
         pk[m] = <uint64_t>pkey[m] + _GOLDEN
+        pk1[m] = pk[m] ^ (pk[m] >> 30)
     for k in range(n_act):
         act[k] = order[k]
     with nogil:
@@ -148,6 +163,7 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
                 nb = -beta[i]
                 ci, cr, cg = intensity[i], risk[i], green[i]
                 row_key = _mix64(noise ^ (<uint64_t>ckey[i] + _GOLDEN))
+                row1 = row_key ^ (row_key >> 30)
                 low_max = -INFINITY
                 n_kept = 0
                 for b in range(type_blocks[ctype[i]], type_blocks[ctype[i] + 1]):
@@ -166,7 +182,7 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
                         if cur >= 0 and m != cur:
                             cost = cost + migration
                         wj = cost * nb
-                        bin_ = _mix64(row_key ^ pk[m]) >> _BIN_SHIFT
+                        bin_ = _top_bin(row1 ^ pk1[m])
                         low = wj + _LOWER[bin_]
                         if low > low_max:
                             low_max = low
