@@ -10,6 +10,7 @@ Capacity is in MW of IT power by compute type; prices in RMB per kW-month of occ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import mesa
@@ -72,30 +73,38 @@ class Fleet:
 
     def add(self, model: mesa.Model, **values) -> DataCenter:
         """Append a data center row and its agent; `values` holds every column (cap_mw and
-        fpw required; price and occupied load start at 0, a column left out is 0).
+        fpw required; price and occupied load start at 0, a column left out is 0)."""
+        return self.add_rows(model, [values])[0]
+
+    def add_rows(self, model: mesa.Model, rows: Sequence[Mapping]) -> list[DataCenter]:
+        """Append data center rows and their agents, in the order of `rows` (each holds the
+        columns as `add`'s `values` do); the same columns and agents as `add` row by row.
 
         A column is a view of the first rows of a backing array that doubles when full, so
         appending is amortised O(1); a column that was replaced by a new array since the last
         append is copied into a new backing array first."""
+        k = len(rows)
+        if k == 0:
+            return []
         n, columns, stores = self.n, vars(self), self._stores
         for field, required in self._ADDED:
-            if required is None:
-                value = 0
-            else:
-                value = values[field] if required else values.get(field, 0)
             column = columns[field]
             store, view = stores.get(field, (None, None))
-            if column is not view or len(store) <= n:
-                store = np.empty((max(64, 2 * n),) + column.shape[1:], dtype=column.dtype)
+            if column is not view or len(store) < n + k:
+                store = np.empty((max(64, 2 * n, n + k),) + column.shape[1:], dtype=column.dtype)
                 store[:n] = column
-            store[n] = value
-            view = store[: n + 1]
+            if required is None:
+                store[n:n + k] = 0
+            else:
+                for i, values in enumerate(rows, n):   # each value set as one row's
+                    store[i] = values[field] if required else values.get(field, 0)
+            view = store[: n + k]
             stores[field] = (store, view)
             columns[field] = view
-        agent = DataCenter(model, n)
-        self.agents.append(agent)
-        self.n += 1
-        return agent
+        agents = [DataCenter(model, row) for row in range(n, n + k)]
+        self.agents.extend(agents)
+        self.n += k
+        return agents
 
     @property
     def operating(self) -> np.ndarray:

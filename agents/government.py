@@ -53,7 +53,10 @@ class NationalGovernment(mesa.Agent):
         floor = self.rules.utilisation_floor.at(month) if hub else 0.0
         if not (exempt_from_floor or node_utilisation >= floor):
             return False
-        self.approved_mw.setdefault(month, np.zeros(2))[0 if hub else 1] += size_mw
+        approved = self.approved_mw.get(month)
+        if approved is None:
+            approved = self.approved_mw[month] = np.zeros(2)
+        approved[0 if hub else 1] += size_mw
         return True
 
     def hub_share_kept(self, month: int, size_mw: float) -> bool:

@@ -15,6 +15,8 @@ takes no agent id. Capacity in MW of IT power, money in RMB.
 
 from __future__ import annotations
 
+from itertools import accumulate, repeat
+
 import numpy as np
 
 from agents.datacenter import Fleet, annuity_factor
@@ -81,33 +83,74 @@ def home_segment_sums_numpy(home: np.ndarray, demand: np.ndarray, resident: np.n
 class OperatingFleet:
     """What an investor sees of each node's operating data centers during one month's
     capacity planning (projects started meanwhile are not operating yet): per node its
-    operating fleet rows, in row order; the fleet's capacity, utilisation and price columns
-    are read as they are."""
+    operating fleet rows, in row order. The rows, and a node's utilisation and price of a
+    compute type, are computed from the fleet's columns the first time they are asked for and
+    then kept: the month's planning adds rows (projects under construction, not operating)
+    but changes no operating row's numbers."""
 
     def __init__(self, fleet: Fleet, n_nodes: int) -> None:
-        self.fleet = fleet
-        ops = np.flatnonzero(fleet.operating)
-        by_node = ops[np.argsort(fleet.node[ops], kind="stable")]
-        ends = np.cumsum(np.bincount(fleet.node[ops], minlength=n_nodes)).tolist()
-        # np.split's pieces (views of by_node), sliced directly
-        self.rows = [by_node[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-        self.cap_mw = fleet.cap_mw.sum(axis=1)    # MW of every row, both types
-        self.ops = ops
+        self.fleet, self.n_nodes = fleet, n_nodes
+        self.operating = fleet.operating      # as of the month's plan
+        self._by_node: tuple[np.ndarray, list[tuple[int, int]]] | None = None  # see _order
+        self._weighted: tuple[np.ndarray, np.ndarray] | None = None           # see price
+        self._weight_sum: dict[int, float] = {}
+        self._utilisation: dict[tuple[int, int], float] = {}      # (node, ct) -> as computed
+        self._price: dict[tuple[int, int], float] = {}
+
+    def _order(self) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The operating rows sorted by node (in row order within a node) and each node's
+        [start, end) in them."""
+        if self._by_node is None:
+            f = self.fleet
+            ops = np.flatnonzero(self.operating)
+            by_node = ops[np.argsort(f.node[ops], kind="stable")]
+            ends = np.cumsum(np.bincount(f.node[ops], minlength=self.n_nodes)).tolist()
+            self._by_node = by_node, list(zip([0, *ends[:-1]], ends, strict=True))
+        return self._by_node
+
+    def rows(self, node: int) -> np.ndarray:
+        """The operating fleet rows at `node`, in row order."""
+        by_node, bounds = self._order()
+        a, b = bounds[node]
+        return by_node[a:b]
 
     def type_utilisation(self, node: int, ct: int) -> float:
         """Occupied over operating capacity of compute type `ct` at `node` (0 if none)."""
-        f, rows = self.fleet, self.rows[node]
-        type_cap = f.cap_mw[rows, ct].sum()
-        return f.occupied_mw[rows, ct].sum() / type_cap if type_cap > 0 else 0.0
+        seen = self._utilisation.get((node, ct))
+        if seen is None:
+            f, rows = self.fleet, self.rows(node)
+            type_cap = f.cap_mw[rows, ct].sum()
+            seen = self._utilisation[node, ct] = \
+                f.occupied_mw[rows, ct].sum() / type_cap if type_cap > 0 else 0.0
+        return seen
 
     def price(self, node: int, ct: int) -> float:
         """Capacity-weighted mean price of compute type `ct` at `node`, RMB/kW-month (the
         nation's plain mean where the node has no operating DC)."""
-        f, rows = self.fleet, self.rows[node]
-        if rows.size == 0:
-            return float(f.price[self.ops, ct].mean())
-        weight = self.cap_mw[rows] + 1e-9     # as np.average(price, weights=weight)
-        return float((f.price[rows, ct] * weight).sum() / weight.sum())
+        price = self._price.get((node, ct))
+        if price is not None:
+            return price
+        f = self.fleet
+        by_node, bounds = self._order()
+        a, b = bounds[node]
+        if a == b:
+            price = float(f.price[np.flatnonzero(self.operating), ct].mean())
+        else:
+            # as np.average(f.price[rows, ct], weights=weight), a row's weight its MW of both
+            # types + 1e-9: the weights and weighted prices of all operating rows made once,
+            # in node order and one contiguous array per type, so a node's are a contiguous
+            # slice, which numpy sums as it sums f.price[rows, ct] * weight (the same numbers
+            # in the same order)
+            if self._weighted is None:
+                weight = f.cap_mw[by_node].sum(axis=1) + 1e-9
+                self._weighted = weight, (f.price[by_node] * weight[:, None]).T.copy()
+            weight, weighted = self._weighted
+            total = self._weight_sum.get(node)
+            if total is None:
+                total = self._weight_sum[node] = weight[a:b].sum()
+            price = float(weighted[ct, a:b].sum() / total)
+        self._price[node, ct] = price
+        return price
 
 
 def _clip(x: float, low: float, high: float) -> float:
@@ -187,9 +230,10 @@ class Investor:
         self.update_expectations()
         growth = (1.0 + self.growth_expectation) ** lag_years                  # [type]
         # capacity that retires before new projects could finish does not count as planned
+        standing = f.status != RETIRED
         planned = np.stack([np.bincount(f.node[live], weights=f.cap_mw[live, k], minlength=n)
                             for k in range(2)
-                            for live in [(f.status != RETIRED)
+                            for live in [standing
                                          & (f.retire_month > m.month + lag_years[k] * 12)]],
                            axis=1)
         served = np.stack([np.bincount(f.node, weights=f.occupied_mw[:, k], minlength=n)
@@ -208,9 +252,16 @@ class Investor:
         expected = seen * growth[None, :] * local     # load at completion, MW
         expected += self.quota_spill(expected / planning[None, :] - planned, planning, rules)
         gap = expected / planning[None, :] - planned
-        kinds = np.cumsum([k.share for k in s.operator_kinds])
+        kinds = list(accumulate(k.share for k in s.operator_kinds))   # as np.cumsum adds
         low, high = self.project_size_range()
+        # computed once for the month's projects: the operating fleet as investors see it,
+        # each node's design terms of a new DC; the data centers of started projects are
+        # added to the fleet together once the month's projects are decided (nothing below
+        # reads the fleet's rows under construction)
         view = OperatingFleet(f, n)
+        sites: dict[int, tuple[float, float, float]] = {}
+        added: list[dict] = []
+        origin = DC_ORIGINS["investment"]
         mode = s.project_starts
         # "wait": a gap below the smallest project waits until it grows, and a remainder of
         # the month's budget below it starts one; "random": both start one with probability
@@ -218,9 +269,8 @@ class Investor:
         # continuous in the gap in expectation; "carry": a remainder below the smallest project
         # is carried to the next month, so the MW started follows the budgets summed over
         # months within one project, whatever the month-to-month noise of the gap
-        cells = np.argwhere(gap >= low) if mode == "wait" else \
-            np.argwhere((gap > 0) | (self.build_credit > 0))
-        for node, ctype in cells:
+        cells = (gap >= low) if mode == "wait" else (gap > 0) | (self.build_credit > 0)
+        for node, ctype in map(divmod, np.flatnonzero(cells).tolist(), repeat(2)):  # row-major
             g = max(float(gap[node, ctype]), 0.0)
             if mode == "wait":
                 budget = max(g * s.build_response, low)
@@ -228,30 +278,38 @@ class Investor:
                 budget = max(g * s.build_response, min(g, low) * s.small_gap_response)
             if mode == "carry":
                 budget += self.build_credit[node, ctype]
+            # the cell's expected load and planned capacity (updated by each project started)
+            load, capacity = float(expected[node, ctype]), float(planned[node, ctype])
+            j = int(self.proposed[node, ctype])
             while budget > 0:
                 # the j-th project proposed at this node and compute type has its own stream
                 # (size, kind, approval, lag) and identity, whichever month it comes in: a
                 # project that starts a month later in another run is the same project
-                j = int(self.proposed[node, ctype])
-                key = entity_key(DC_ORIGINS["investment"], int(node), int(ctype), j)
+                key = entity_key(origin, node, ctype, j)
                 if budget < low and (mode == "carry" or (
                         mode == "random"
                         and self.project_draw("project_count", key) >= budget / low)):
                     break
-                self.proposed[node, ctype] += 1
                 u_size, u_kind, u_approve, u_lag = m.streams.uniforms(
-                    "investment", int(node), int(ctype), j).random(4)
+                    "investment", node, ctype, j).random(4)
+                j += 1
                 size = min(low + u_size * (high - low), max(budget, low))
                 budget -= size
                 # the node's whole pipeline (own and others' projects, operating, under
                 # construction and just approved) shares the expected load
-                util = float(expected[node, ctype] / max(planned[node, ctype] + size, 1e-9))
-                if self.propose(int(node), pick(kinds, u_kind), size, rules, use_npv=True,
+                util = load / max(capacity + size, 1e-9)
+                if node not in sites:
+                    sites[node] = self.site_terms(node, rules)
+                if self.propose(node, pick(kinds, u_kind), size, rules, use_npv=True,
                                 draws=(u_approve, u_lag), key=key, intelligent=float(ctype),
-                                expected_util=util, view=view):
-                    planned[node, ctype] += size
+                                expected_util=util, view=view, site=sites[node],
+                                added=added):
+                    capacity += size
+            self.proposed[node, ctype] = j
+            planned[node, ctype] = capacity
             if mode == "carry":
                 self.build_credit[node, ctype] = max(budget, 0.0)
+        f.add_rows(m, added)
 
     def quota_spill(self, gap: np.ndarray, planning: np.ndarray, rules: Rules) -> np.ndarray:
         """Load, MW by [node, type], that builders elsewhere expect from nodes whose energy
@@ -365,9 +423,13 @@ class Investor:
         """Extra utilisation builders expect of intelligent capacity during the generative-AI
         investment wave (supply.ai_wave, from its first month to before its second: ChatGPT's
         launch to DeepSeek-R1), in proportion to a project's intelligent share; 0 outside."""
+        return np.asarray(intelligent) * self.ai_wave_rate()
+
+    def ai_wave_rate(self) -> float:
+        """`ai_wave_optimism` of wholly intelligent capacity this month (supply.ai_wave_optimism
+        during the wave, else 0): a project's is its intelligent share times this."""
         s, month = self.model.config.supply, self.model.month
-        on = s.ai_wave[0] <= month < s.ai_wave[1]
-        return np.asarray(intelligent) * (s.ai_wave_optimism if on else 0.0)
+        return s.ai_wave_optimism if s.ai_wave[0] <= month < s.ai_wave[1] else 0.0
 
     def pue_cap_new(self, node: int, rules: Rules) -> float:
         """Design PUE cap of a new DC at `node`: western hubs (Inner Mongolia, Guizhou, Gansu,
@@ -445,7 +507,8 @@ class Investor:
         # would build (a scarce type is worth building in an otherwise idle node)
         seen = max(self.node_util_ema[node], view.type_utilisation(node, ct)) \
             if expected_util is None else expected_util
-        u = _clip(float(seen + s.optimism + float(self.ai_wave_optimism(intel))), 0.0,
+        # (intel x the wave's rate: `ai_wave_optimism` of one number, the same product)
+        u = _clip(float(seen + s.optimism + intel * self.ai_wave_rate()), 0.0,
                   s.max_expected_utilisation)
         price = view.price(node, ct)
         var = pue * HOURS_PER_MONTH * (grids.tariff[node] + green * grids.green_premium[node]
@@ -454,31 +517,45 @@ class Investor:
         margin = (u * (price - var) - s.om_rmb_per_kw_month) * 12 * size_mw * 1000
         return margin * annuity_factor(hurdle, s.life_years) - capex_total * (1 - subsidy_rate)
 
+    def site_terms(self, node: int, rules: Rules) -> tuple[float, float, float]:
+        """What a new DC at `node` is designed to this month: its design PUE (the site's best,
+        under the cap), capex per kW (RMB; more where the site's best PUE is above the cap)
+        and green-power share (the hub mandate or the voluntary level, whichever is higher)."""
+        m = self.model
+        s, f = m.config.supply, m.fleet
+        cap = self.pue_cap_new(node, rules)
+        best = f.best_pue(node, m.month)
+        pue = min(best, cap)
+        extra = max(0.0, best - cap) / 0.01 * s.pue_cap_extra_capex_per_0_01
+        hub = bool(m.national.is_hub[node])
+        green = max(rules.green_mandate_new_hub if hub else 0.0, f.voluntary_green(m.month))
+        return pue, s.capex_rmb_per_kw + extra, green
+
     def propose(self, node: int, kind: int, size_mw: float, rules: Rules, use_npv: bool,
                 draws: tuple[float, float], key: int, exempt: bool = False,
                 intelligent: float | None = None, expected_util: float | None = None,
-                view: OperatingFleet | None = None) -> bool:
+                view: OperatingFleet | None = None,
+                site: tuple[float, float, float] | None = None,
+                added: list[dict] | None = None) -> bool:
         """A build project: design PUE under the cap, NPV test, the request for national
         approval (judged on the project's demand case, the expected utilisation at completion,
         when the capacity plan gives one; else on the node's utilisation now), the local capex
         subsidy. Returns whether it was started. `draws`: the project's own uniforms for the
         approval and the construction lag; `key`: its stable identity (keys its customers'
-        taste shocks); `view`: the month's `OperatingFleet` for the NPV test, if built."""
+        taste shocks); `view`: the month's `OperatingFleet` for the NPV test, if built;
+        `site`: the node's `site_terms` this month, if already computed; `added`: where a
+        started project's data center goes, if given (its columns, for the caller to add to
+        the fleet with `Fleet.add_rows` after the month's other projects), else it is added
+        to the fleet at once."""
         m = self.model
         s, f, geo = m.config.supply, m.fleet, m.config.geography.nodes[node]
         if size_mw <= 0:
             return False
-        cap = self.pue_cap_new(node, rules)
-        best = f.best_pue(node, m.month)
-        pue = min(best, cap)
-        extra = max(0.0, best - cap) / 0.01 * s.pue_cap_extra_capex_per_0_01
-        capex_kw = s.capex_rmb_per_kw + extra
+        pue, capex_kw, green = self.site_terms(node, rules) if site is None else site
         intel = self.new_build_intelligent_share() if intelligent is None else intelligent
         type_mult = (1 - intel) + intel * s.capex_intelligent_multiplier
         capex_total = (capex_kw * type_mult + geo.land_rmb_per_kw) * size_mw * 1000
         subsidy_rate = m.local_govs[node].capex_rate(m.month)
-        hub = bool(m.national.is_hub[node])
-        green = max(rules.green_mandate_new_hub if hub else 0.0, f.voluntary_green(m.month))
         if use_npv and not self.invests(
                 self.npv(node, kind, size_mw, pue, intel, green, capex_total, subsidy_rate,
                          rules, expected_util, view), capex_total * (1 - subsidy_rate), key):
@@ -494,15 +571,19 @@ class Investor:
         lo, hi = self.build_lag(intel)
         lag = lo + min(int(draws[1] * (hi - lo + 1)), hi - lo)
         online = m.month + lag
-        years = years_since_base(online)
-        f.add(m, node=node, kind=kind, status=BUILDING,
-              cap_mw=np.array([size_mw * (1 - intel), size_mw * intel]),
-              fpw=np.asarray(s.flops_per_watt) * (1 + s.flops_gain) ** max(years, 0.0),
-              pue=pue, green_target=green, markup=s.initial_markup, online_month=online,
-              built_month=m.month, retire_month=online + int(s.life_years * 12),
-              capex_per_kw=capex_kw, land_per_kw=geo.land_rmb_per_kw,
-              util_ema=self.node_util_ema[node], investment_rmb=capex_total,
-              cash=subsidy - capex_total, key=key)
+        gain = (1 + s.flops_gain) ** max(years_since_base(online), 0.0)
+        row = dict(node=node, kind=kind, status=BUILDING,
+                   cap_mw=(size_mw * (1 - intel), size_mw * intel),
+                   fpw=[x * gain for x in s.flops_per_watt],    # vintage of the online year
+                   pue=pue, green_target=green, markup=s.initial_markup, online_month=online,
+                   built_month=m.month, retire_month=online + int(s.life_years * 12),
+                   capex_per_kw=capex_kw, land_per_kw=geo.land_rmb_per_kw,
+                   util_ema=self.node_util_ema[node], investment_rmb=capex_total,
+                   cash=subsidy - capex_total, key=key)
+        if added is None:
+            f.add(m, **row)
+        else:
+            added.append(row)
         acc.capex_subsidy[node] += subsidy
         acc.investment[node] += capex_total
         acc.new_mw[node] += size_mw

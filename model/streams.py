@@ -15,6 +15,9 @@ number does not depend on how many entities there are or which of them take part
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
+
 import numpy as np
 
 from model.kernel_switch import compiled_wanted
@@ -73,8 +76,8 @@ class Streams:
         """The spawn key of `process` for `key` (non-negative integers)."""
         if process not in PROCESSES:
             raise KeyError(f"unknown random process {process!r}")
-        parts = (PROCESSES[process], *(int(k) for k in key))
-        if any(p < 0 for p in parts):
+        parts = (PROCESSES[process], *map(int, key))
+        if min(parts) < 0:
             raise ValueError(f"stream keys must be non-negative integers, got {parts}")
         return parts
 
@@ -149,11 +152,12 @@ class Uniforms:
     def random(self, k: int) -> list[float]:
         """The next `k` numbers."""
         out, state, inc = [], self.state, self.inc
+        mult, mask128, mask64, unit = _PCG_MULT, _MASK128, _MASK64, _DOUBLE_UNIT   # (locals)
         for _ in range(k):
-            state = (state * _PCG_MULT + inc) & _MASK128
-            x, rot = ((state >> 64) ^ state) & _MASK64, state >> 122
-            x = ((x >> rot) | (x << (64 - rot))) & _MASK64
-            out.append((x >> 11) * _DOUBLE_UNIT)
+            state = (state * mult + inc) & mask128
+            x, rot = ((state >> 64) ^ state) & mask64, state >> 122
+            x = ((x >> rot) | (x << (64 - rot))) & mask64
+            out.append((x >> 11) * unit)
         self.state = state
         return out
 
@@ -248,10 +252,11 @@ def ranks(keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def pick(cumulative: np.ndarray, u: float) -> int:
-    """Index drawn from a discrete distribution given its cumulative weights and a uniform."""
-    return int(min(np.searchsorted(cumulative, u * cumulative[-1], side="right"),
-                   len(cumulative) - 1))
+def pick(cumulative: Sequence[float], u: float) -> int:
+    """Index drawn from a discrete distribution given its cumulative weights (non-decreasing:
+    an array or a list) and a uniform: the number of weights at or below u x the total, as
+    np.searchsorted(side="right") counts them, by bisection in Python (a list is quickest)."""
+    return min(bisect_right(cumulative, u * cumulative[-1]), len(cumulative) - 1)
 
 
 # ---------------------------------------------------------------- keyed numbers (random access)
