@@ -335,9 +335,11 @@ class Fleet:
         `capex_intelligent_multiplier` for intelligent capacity) plus land per kW, the sum an
         investor commits at construction (`Investor.propose`, the DC's `investment_rmb`); the
         initial stock at the configured build cost of its node."""
-        mult = np.array([1.0, self.supply.capex_intelligent_multiplier])
-        per_kw = self.capex_per_kw[:, None] * mult[None, :] + self.land_per_kw[:, None]
-        return (per_kw * self.cap_mw).sum(axis=1) * 1000.0
+        general = (self.capex_per_kw + self.land_per_kw) * self.cap_mw[:, 0]
+        intelligent = (self.capex_per_kw * self.supply.capex_intelligent_multiplier
+                       + self.land_per_kw) * self.cap_mw[:, 1]
+        # the two added as numpy's sum(axis=1) adds a row: to 0.0 first (two -0.0s give 0.0)
+        return (0.0 + general + intelligent) * 1000.0
 
     def energy_cost(self, tariff: np.ndarray, ef: np.ndarray, green_premium: np.ndarray,
                     carbon_price: float, pue_cap: float, surcharge: float) -> np.ndarray:

@@ -7,6 +7,7 @@ model code."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,8 +39,43 @@ except ImportError:      # not built (a source tree without `pip install`): the 
 _FLOW_SEGMENT = SEG_CLASS * 2 + SEG_TYPE
 
 
+# the segments of each compute type, in segment order
+_TYPE_SEGMENTS = [np.flatnonzero(SEG_TYPE == c).tolist() for c in range(len(COMPUTE_TYPES))]
+
+
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else 0.0
+
+
+def _few_sum(values: list[float]) -> float:
+    """`np.sum(values)` (float64) without numpy's call overhead for fewer than 8 numbers:
+    numpy's pairwise summation adds that few one by one, left to right, to 0.0 (so a sum of
+    -0.0s is 0.0 too); 8 or more are left to numpy."""
+    if len(values) >= 8:
+        return float(np.sum(np.array(values, dtype=np.float64)))
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """`x.sum(axis=1)` of an [N, k < 8] float64 or int64 array, column by column (numpy's
+    reduction set-up is slow for short rows): numpy adds fewer than 8 numbers of a row
+    one by one, left to right, to its identity 0 (for floats: so -0.0s sum to 0.0 here
+    too; integer sums are exact in any order)."""
+    if not 0 < x.shape[1] < 8:
+        return x.sum(axis=1)
+    total = x.dtype.type(0) + x[:, 0]
+    for k in range(1, x.shape[1]):
+        total += x[:, k]
+    return total
+
+
+@functools.cache
+def _month_start(year: int, month: int) -> pd.Timestamp:
+    """The first day of `month` (0-11) of `year` (a Timestamp is slow to build)."""
+    return pd.Timestamp(year=year, month=month + 1, day=1)
 
 
 def _labels(names: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -121,6 +157,11 @@ class Recorder:
         self.dc_snapshots: list[dict[str, np.ndarray]] = []    # one set of columns a year
         self.ent_snapshots: list[dict[str, np.ndarray]] = []
         self._ent_ids = np.zeros(0, dtype=np.int64)   # see _enterprise_ids
+        # the node roles are fixed for a run: each node's role as a one-hot row, and the
+        # nodes of each role in node order
+        role = model.map.role
+        self._role_one_hot = np.eye(3)[role]
+        self._nodes_of_role = [np.flatnonzero(role == r).tolist() for r in range(len(ROLES))]
 
     def node_utilisation_last_year(self) -> np.ndarray:
         """Mean node utilisation over the last 12 recorded months."""
@@ -142,20 +183,21 @@ class Recorder:
         flows, node_served, load_mw, load_away, cost_away, latency_load = _segment_pass()(
             t.pool, t.load_w, t.home, f.node, _FLOW_SEGMENT, m.map.km, terms.latency_ms,
             t.intensity, float(terms.transfer_per_1000km), n)
-        one_hot = np.eye(3)[role]
+        one_hot = self._role_one_hot
         by = np.einsum("oa,sb,osct->bact", one_hot, one_hot, flows.reshape(n, n, 3, 2))
         served = load_mw.sum()
+        served_f = float(served)
         want_cols, node_demand = _want_pass()(m.want_w, t.home, n)
-        want_seg = want_cols / 1e6       # integer W: exact in any order
-        demand = float(want_seg.sum())
+        want_seg = (want_cols / 1e6).tolist()  # MW; want_cols: integer W, exact in any order
+        demand = _few_sum(want_seg)
         operating = f.operating
         cap = np.where(operating[:, None], f.cap_mw, 0.0)
-        cap_dc = cap.sum(axis=1)
-        cap_total = cap.sum()
+        cap_dc = _row_sums(cap)
+        cap_total = float(cap.sum())
         energy, node_energy = acc.energy, acc.node_energy
-        it_mw = f.occupied_mw.sum(axis=1)
+        it_mw = _row_sums(f.occupied_mw)
         co2_loc_node = node_energy * m.grids.ef
-        price_dc = np.divide((f.price * cap).sum(axis=1), cap_dc, out=np.zeros(f.n),
+        price_dc = np.divide(_row_sums(f.price * cap), cap_dc, out=np.zeros(f.n),
                              where=cap_dc > 0)
         # sums by node of data-center columns (np.bincount's numbers, one pass)
         node_cap, node_capex, node_it, green_node, co2_mkt_node, price_node_w, revenue_node = \
@@ -166,33 +208,42 @@ class Recorder:
         migrated = float(load_away.sum())
         subsidy_node = acc.voucher_paid + acc.discount_paid + acc.capex_subsidy
         year, month = divmod(m.month, 12)
-        stamp = pd.Timestamp(year=year, month=month + 1, day=1)
+        stamp = _month_start(year, month)
         rec = {
             "month": stamp, "year": year, "demand_mw": demand, "served_mw": served,
             "unserved_mw": demand - served,
         }
+        # served MW by compute type, by serving role and (west) by latency class
+        type_served = [float(by[..., c].sum()) for c in range(len(COMPUTE_TYPES))]
         for c, name in enumerate(COMPUTE_TYPES):
-            d_c = float(want_seg[SEG_TYPE == c].sum())
+            d_c = _few_sum([want_seg[k] for k in _TYPE_SEGMENTS[c]])
             rec[f"demand_mw_{name}"] = d_c
-            rec[f"unserved_mw_{name}"] = d_c - float(by[..., c].sum())
+            rec[f"unserved_mw_{name}"] = d_c - type_served[c]
         for r, name in enumerate(ROLES):
             rec[f"served_mw_{name}"] = float(by[r].sum())
-        rec["west_share"] = _ratio(rec["served_mw_west"], served)
+        rec["west_share"] = _ratio(rec["served_mw_west"], served_f)
         for c, name in enumerate(LATENCY_CLASSES):
-            rec[f"west_share_{name}"] = _ratio(by[WEST, :, c].sum(), by[:, :, c].sum())
+            rec[f"west_share_{name}"] = _ratio(float(by[WEST, :, c].sum()),
+                                               float(by[:, :, c].sum()))
         for c, name in enumerate(COMPUTE_TYPES):
-            rec[f"west_share_{name}"] = _ratio(by[WEST, ..., c].sum(), by[..., c].sum())
-        rec["east_origin_west_share"] = _ratio(by[WEST, EAST].sum(), by[:, EAST].sum())
+            rec[f"west_share_{name}"] = _ratio(float(by[WEST, ..., c].sum()), type_served[c])
+        rec["east_origin_west_share"] = _ratio(float(by[WEST, EAST].sum()),
+                                               float(by[:, EAST].sum()))
         rack_kw = m.config.supply.rack_kw
         rec.update({
-            "capacity_mw": float(cap_total), "capacity_mw_general": float(cap[:, 0].sum()),
+            "capacity_mw": cap_total, "capacity_mw_general": float(cap[:, 0].sum()),
             "capacity_mw_intelligent": float(cap[:, 1].sum()),
-            "racks": float(cap_total * 1000 / rack_kw), "racks_occupied": served * 1000 / rack_kw,
-            "utilisation": _ratio(served, cap_total),
+            "racks": cap_total * 1000 / rack_kw, "racks_occupied": served * 1000 / rack_kw,
+            "utilisation": _ratio(served_f, cap_total),
         })
+        # node columns summed by role, in node order (as the masked numpy sums)
+        nodes_of_role = self._nodes_of_role
+        served_list, cap_list, price_w_list = \
+            node_served.tolist(), node_cap.tolist(), price_node_w.tolist()
+        role_cap = [_few_sum([cap_list[i] for i in nodes]) for nodes in nodes_of_role]
         for r, name in enumerate(ROLES):
-            rec[f"utilisation_{name}"] = _ratio(node_served[role == r].sum(),
-                                                node_cap[role == r].sum())
+            rec[f"utilisation_{name}"] = _ratio(
+                _few_sum([served_list[i] for i in nodes_of_role[r]]), role_cap[r])
         total_energy = float(energy.sum())
         rec.update({
             "pue": _ratio(total_energy, float(it_mw.sum()) * HOURS_PER_MONTH),
@@ -203,20 +254,20 @@ class Recorder:
             "curtailment_absorbed_mwh": float(acc.absorbed.sum()),
         })
         for r, name in enumerate(ROLES):
-            sel = role == r
-            rec[f"price_{name}"] = _ratio(price_node_w[sel].sum(), node_cap[sel].sum())
-        west_nodes = role == WEST
+            rec[f"price_{name}"] = _ratio(
+                _few_sum([price_w_list[i] for i in nodes_of_role[r]]), role_cap[r])
+        revenue, voucher = float(acc.revenue.sum()), float(acc.voucher_paid.sum())
         rec.update({
-            "revenue_rmb": float(acc.revenue.sum()),
+            "revenue_rmb": revenue,
             "investment_rmb": float(acc.investment.sum()),
             "new_capacity_mw": float(acc.new_mw.sum()),
-            "new_capacity_mw_west": float(acc.new_mw[west_nodes].sum()),
+            "new_capacity_mw_west": float(acc.new_mw[role == WEST].sum()),
             "new_capacity_mw_hub": float(acc.new_mw[m.national.is_hub].sum()),
-            "subsidy_voucher_rmb": float(acc.voucher_paid.sum()),
+            "subsidy_voucher_rmb": voucher,
             "subsidy_power_rmb": float(acc.discount_paid.sum()),
             "subsidy_capex_rmb": float(acc.capex_subsidy.sum()),
             "subsidy_total_rmb": float(subsidy_node.sum()),
-            "enterprise_spend_rmb": float(acc.revenue.sum() - acc.voucher_paid.sum()),
+            "enterprise_spend_rmb": revenue - voucher,
             "electricity_cost_rmb": float(acc.electricity.sum()),
             "carbon_cost_rmb": float(acc.carbon.sum()),
             "eflops": float((cap * f.fpw).sum() * 1e-3),
@@ -273,7 +324,7 @@ class Recorder:
             "year": np.full(t.n, year),
             "unique_id": self._enterprise_ids(t.agents),
             "node": t.home.copy(), "sector": t.sector.copy(),
-            "demand_mw": t.demand_mw.sum(axis=1), "served_mw": t.load_w.sum(axis=1) / 1e6,
+            "demand_mw": _row_sums(t.demand_mw), "served_mw": _row_sums(t.load_w) / 1e6,
         }
         for k, (ct, lc) in enumerate(SEGMENTS):
             columns[f"demand_mw_{COMPUTE_TYPES[ct]}_{LATENCY_CLASSES[lc]}"] = \
