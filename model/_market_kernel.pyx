@@ -92,8 +92,9 @@ def place(const int64_t[::1] order, const uint8_t[:, ::1] reach, const uint8_t[:
     each, increasing within a node): block b holds the pools block_start[b] to
     block_start[b + 1] - 1, all at node block_node[b]; the blocks of compute type t are
     type_blocks[t] to type_blocks[t + 1] - 1. free, base's columns, green_pool, pkey and the
-    choosers' `current` (its pool in sorted order, -1 if none, or n_pools for a pool of
-    neither type) are in that order; `assigned` gets original pool indices.
+    choosers' `current` (its pool in sorted order, -1 if none or of another compute type:
+    leaving it costs the migration) are in that order; `assigned` gets original pool
+    indices.
 
     order: the choosers to place, in clearing priority order (rank 0 first); reach:
     [home x class, node] latency limit met (bool viewed as uint8; the chooser's row is

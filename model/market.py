@@ -256,12 +256,13 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     sub = Pools(pool_node[perm], pool_type[perm], np.asarray(p.price)[perm],
                 np.asarray(p.green)[perm], free[perm], np.asarray(p.key)[perm])
     base, green = _sorted_cost_tables(sub, t)
-    # the choosers' current pool in sorted order (-1: none; a pool of neither type: never
-    # one of the sorted pools, but leaving it still costs the migration)
-    where = np.full(len(free) + 1, perm.size, dtype=i64)
+    # the choosers' current pool in sorted order; -1 where none or of another compute type
+    # (as in the numpy pass, which sees only the pools of the chooser's type)
+    where = np.full(len(free), -1, dtype=i64)
     where[perm] = np.arange(perm.size)
-    current = np.asarray(c.current, dtype=i64)
-    current = np.where(current >= 0, where[np.where(current >= 0, current, len(free))], -1)
+    held = np.asarray(c.current, dtype=i64)
+    pool = np.maximum(held, 0)
+    current = np.where((held >= 0) & (pool_type[pool] == c.ctype), where[pool], -1)
     reach = (t.latency_ms[:, None, :] <= t.limit_ms[None, :, None]).reshape(-1, n_nodes)
     sorted_free = np.ascontiguousarray(sub.free_w, dtype=i64)
     _KERNEL.place(
