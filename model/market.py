@@ -97,15 +97,26 @@ def cost_tables(p: Pools, t: Terms) -> tuple[np.ndarray, ...]:
     green[pool]: value of the pool's green share for a fully green-minded firm;
     reach[home, class, pool]: latency limit met.
     """
+    reach, transfer, risk = node_terms(t)
+    base, green = pool_terms(p, t)
+    return base, transfer[:, p.node], risk[:, p.node], green, reach[:, :, p.node]
+
+
+def node_terms(t: Terms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cost terms that depend on the pool's node only: reach[home, class, node] (latency
+    limit met), transfer[home, node] and risk[home, node] (per unit of data intensity / risk
+    aversion), RMB/kW-month."""
+    reach = t.latency_ms[:, None, :] <= t.limit_ms[None, :, None]
+    return (reach, t.transfer_per_1000km * t.km / 1000.0, t.risk_per_1000km * t.km / 1000.0)
+
+
+def pool_terms(p: Pools, t: Terms) -> tuple[np.ndarray, np.ndarray]:
+    """The cost terms of each pool: base[home, class, pool] (price net of voucher + latency
+    penalty) and green[pool] (value of its green share for a fully green-minded firm)."""
     lat = t.latency_ms[:, p.node]                                         # [home, pool]
-    km = t.km[:, p.node]
     net_price = p.price[None, :] * (1.0 - t.voucher[:, p.node, p.ctype])   # [home, pool]
     base = net_price[:, None, :] + t.latency_penalty[None, :, None] * lat[:, None, :]
-    reach = lat[:, None, :] <= t.limit_ms[None, :, None]
-    transfer = t.transfer_per_1000km * km / 1000.0
-    risk = t.risk_per_1000km * km / 1000.0
-    green = t.green_value * p.green
-    return base, transfer, risk, green, reach
+    return base, t.green_value * p.green
 
 
 def generalised_cost(c: Choosers, p: Pools, t: Terms, tables: tuple | None = None
@@ -255,7 +266,8 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     type_blocks = np.searchsorted(block_key[starts] // n_nodes, [0, 1, 2]).astype(i64)
     sub = Pools(pool_node[perm], pool_type[perm], np.asarray(p.price)[perm],
                 np.asarray(p.green)[perm], free[perm], np.asarray(p.key)[perm])
-    base, green = _sorted_cost_tables(sub, t)
+    base, green = pool_terms(sub, t)
+    reach, transfer, risk = node_terms(t)
     # the choosers' current pool in sorted order; -1 where none or of another compute type
     # (as in the numpy pass, which sees only the pools of the chooser's type)
     where = np.full(len(free), -1, dtype=i64)
@@ -263,10 +275,10 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
     held = np.asarray(c.current, dtype=i64)
     pool = np.maximum(held, 0)
     current = np.where((held >= 0) & (pool_type[pool] == c.ctype), where[pool], -1)
-    reach = (t.latency_ms[:, None, :] <= t.limit_ms[None, :, None]).reshape(-1, n_nodes)
     sorted_free = np.ascontiguousarray(sub.free_w, dtype=i64)
     _KERNEL.place(
-        order.astype(i64, copy=False), reach.view(np.uint8),
+        order.astype(i64, copy=False),
+        np.ascontiguousarray(reach.reshape(-1, n_nodes)).view(np.uint8),
         np.ascontiguousarray(c.resident, dtype=bool).view(np.uint8),
         np.ascontiguousarray(c.ctype, dtype=i64), perm.astype(i64, copy=False), block_start,
         pool_node[perm][starts].astype(i64), type_blocks, sorted_free,
@@ -275,24 +287,13 @@ def _place_compiled(c: Choosers, p: Pools, t: Terms, noise: int, priority: np.nd
         np.ascontiguousarray(c.home, dtype=i64), current,
         np.ascontiguousarray(c.beta, dtype=f64), np.ascontiguousarray(c.intensity, dtype=f64),
         np.ascontiguousarray(c.risk, dtype=f64), np.ascontiguousarray(c.green, dtype=f64),
-        np.ascontiguousarray(c.key, dtype=i64), base,
-        np.ascontiguousarray(t.transfer_per_1000km * t.km / 1000.0, dtype=f64),
-        np.ascontiguousarray(t.risk_per_1000km * t.km / 1000.0, dtype=f64),
+        np.ascontiguousarray(c.key, dtype=i64),
+        np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=f64),
+        np.ascontiguousarray(transfer, dtype=f64), np.ascontiguousarray(risk, dtype=f64),
         np.ascontiguousarray(green, dtype=f64), np.ascontiguousarray(sub.key, dtype=i64),
         float(t.migration), np.uint64(noise), ROUNDS, assigned)
     free[perm] = sorted_free
     return assigned, free
-
-
-def _sorted_cost_tables(p: Pools, t: Terms) -> tuple[np.ndarray, np.ndarray]:
-    """`cost_tables`' base, as [home x class, pool], and green, [pool], for the pools `p`
-    (the same expressions element by element, so the same numbers as the columns of
-    `cost_tables` for these pools); the kernel takes transfer, risk and reach by node."""
-    lat = t.latency_ms[:, p.node]                                         # [home, pool]
-    net_price = p.price[None, :] * (1.0 - t.voucher[:, p.node, p.ctype])   # [home, pool]
-    base = net_price[:, None, :] + t.latency_penalty[None, :, None] * lat[:, None, :]
-    return (np.ascontiguousarray(base.reshape(-1, base.shape[2]), dtype=np.float64),
-            t.green_value * p.green)
 
 
 def _by_priority(rows: np.ndarray, priority: np.ndarray) -> np.ndarray:
